@@ -1,1 +1,61 @@
-"""ddp_core."""
+"""ddp_core: the framework-agnostic DDPNAS engine (numpy only)."""
+
+from ddp_core.distribution import (
+    CategoricalDistribution,
+    choose_pruned,
+    masked_softmax,
+    momentum_update,
+    normalize_rows,
+    prunable_mask,
+)
+from ddp_core.generation import GenerationResult, evaluate_costs, expectation, generate, pareto_front
+from ddp_core.persistence import read_json, write_json_atomic
+from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
+from ddp_core.sampling import DisjointSampler
+from ddp_core.search import (
+    DDPSearch,
+    Evaluator,
+    ProgressPrinter,
+    SearchConfig,
+    SearchResult,
+    stage_schedule,
+)
+from ddp_core.solver import InfeasibleBudgetError, solve_groups
+from ddp_core.space import Architecture, Candidate, CostTable, Decision, Requires, SearchSpace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "Candidate",
+    "CategoricalDistribution",
+    "CostTable",
+    "DDPSearch",
+    "Decision",
+    "DisjointSampler",
+    "Evaluator",
+    "GenerationResult",
+    "InfeasibleBudgetError",
+    "PerformanceRecord",
+    "ProgressPrinter",
+    "Record",
+    "Requires",
+    "SearchConfig",
+    "SearchResult",
+    "SearchSpace",
+    "Utility",
+    "choose_pruned",
+    "evaluate_costs",
+    "expectation",
+    "generate",
+    "masked_softmax",
+    "momentum_update",
+    "normalize_rows",
+    "pareto_front",
+    "prunable_mask",
+    "pruning_error_bound",
+    "read_json",
+    "solve_groups",
+    "stage_schedule",
+    "write_json_atomic",
+]

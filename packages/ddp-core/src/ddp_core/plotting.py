@@ -1,0 +1,66 @@
+"""θ evolution per decision over stages, like the paper's Fig. 4 (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddp_core.space import SearchSpace
+
+
+def theta_trajectories(space: SearchSpace, history: dict[str, Any]) -> np.ndarray:
+    """(stages + 1, E, Kmax) θ after each stage; a pruned candidate keeps the θ it had when pruned."""
+    snapshots = np.asarray(history["theta"], dtype=np.float64)
+    pruned_at: dict[tuple[int, int], tuple[int, float]] = {}
+    for event in history["pruned"]:
+        e = space.decision_index(event["decision"])
+        k = space.decisions[e].index(event["candidate"])
+        pruned_at[(e, k)] = (int(event["stage"]), float(event["theta"]))
+    out = snapshots.copy()
+    for (e, k), (stage, value) in pruned_at.items():
+        out[stage + 1 :, e, k] = np.nan
+        out[stage + 1, e, k] = value
+    return out
+
+
+def plot_theta_history(
+    space: SearchSpace, history: dict[str, Any], path: str | os.PathLike, max_panels: int = 28
+) -> Path:
+    """Draw θ of every candidate of the first ``max_panels`` decisions across stages into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trajectories = theta_trajectories(space, history)
+    stages = np.arange(trajectories.shape[0])
+    panels = min(space.num_decisions, max_panels)
+    columns = min(7, panels)
+    rows = math.ceil(panels / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False, sharex=True)
+    for e in range(rows * columns):
+        axis = axes[e // columns][e % columns]
+        if e >= panels:
+            axis.axis("off")
+            continue
+        decision = space.decisions[e]
+        for k, candidate in enumerate(decision.candidates):
+            axis.plot(stages, trajectories[:, e, k], marker="o", markersize=2.5, linewidth=1, label=candidate.name)
+        axis.set_title(decision.name, fontsize=8)
+        axis.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8)
+    figure.suptitle("θ per candidate after each stage (a line ends where the candidate was pruned)", fontsize=10)
+    figure.supxlabel("stage", fontsize=9)
+    figure.tight_layout(rect=(0, 0.06, 1, 0.96))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    os.replace(tmp, path)
+    return path

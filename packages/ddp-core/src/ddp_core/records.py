@@ -1,0 +1,121 @@
+"""The performance record P (Eq. 2), the utility U (Eq. 3) and the Theorem 3 diagnostic (Sec. 3.4)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ddp_core.space import Architecture, SearchSpace
+
+
+@dataclass(frozen=True)
+class Record:
+    """One trained and scored architecture."""
+
+    stage: int
+    round: int
+    architecture: Architecture
+    score: float
+
+
+@dataclass
+class Utility:
+    """Utility of each candidate over one stage.
+
+    Attributes
+    ----------
+    values : (E, Kmax)
+        Mean oriented score (higher is better) of the records that credited the candidate; candidates with no
+        record take their decision's mean, so they are neither favoured nor punished.
+    counts : (E, Kmax) int
+        How many records credited each candidate.
+    spread : (E,)
+        Pooled standard deviation of repeated scores of one candidate (σ_t of Theorem 3); NaN if no candidate
+        of the decision was scored twice.
+    recorded : (E,) bool
+        Decisions with at least one credited record in the stage (only these are updated).
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    spread: np.ndarray
+    recorded: np.ndarray
+
+
+class PerformanceRecord:
+    """Every score of the search, kept for utility, diagnostics, plots and resume."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.records: list[Record] = []
+
+    def add(self, stage: int, round_index: int, architecture: Architecture, score: float) -> Record:
+        score = float(score)
+        if not math.isfinite(score):
+            raise ValueError(
+                f"score {score!r} for architecture {architecture} is not a finite number; the evaluator must "
+                "return a real score (check for a diverged loss or an empty validation split)"
+            )
+        record = Record(int(stage), int(round_index), self.space.validate(architecture), score)
+        self.records.append(record)
+        return record
+
+    def for_stage(self, stage: int) -> list[Record]:
+        return [r for r in self.records if r.stage == stage]
+
+    def utility(self, stage: int, live: np.ndarray, higher_is_better: bool) -> Utility:
+        """U[e, k] = mean over the stage's records crediting (e, k) of the oriented score (Eq. 3)."""
+        shape = (self.space.num_decisions, self.space.max_candidates)
+        sums = np.zeros(shape)
+        squares = np.zeros(shape)
+        counts = np.zeros(shape, dtype=np.int64)
+        sign = 1.0 if higher_is_better else -1.0
+        rows = np.arange(self.space.num_decisions)
+        for record in self.for_stage(stage):
+            active = self.space.active_mask(record.architecture)
+            cols = np.asarray(record.architecture)
+            value = sign * record.score
+            np.add.at(sums, (rows[active], cols[active]), value)
+            np.add.at(squares, (rows[active], cols[active]), value * value)
+            np.add.at(counts, (rows[active], cols[active]), 1)
+        seen = (counts > 0) & live
+        means = np.divide(sums, counts, out=np.zeros(shape), where=counts > 0)
+        recorded = seen.any(axis=1)
+        fill = np.array([means[e, seen[e]].mean() if recorded[e] else 0.0 for e in range(shape[0])])
+        values = np.where(seen, means, fill[:, None])
+        values = np.where(live, values, 0.0)
+        # pooled within-candidate variance: sum of squared deviations over (n - 1) summed per decision
+        deviation = np.where(counts > 1, squares - counts * means**2, 0.0)
+        dof = np.where(counts > 1, counts - 1, 0).sum(axis=1)
+        spread = np.full(shape[0], np.nan)
+        has_dof = dof > 0
+        spread[has_dof] = np.sqrt(np.maximum(deviation.sum(axis=1)[has_dof], 0.0) / dof[has_dof])
+        return Utility(values, counts, spread, recorded)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": [[r.stage, r.round, list(r.architecture), r.score] for r in self.records]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records = [Record(int(s), int(t), tuple(int(k) for k in a), float(v)) for s, t, a, v in state["records"]]
+
+
+def pruning_error_bound(utility: Utility, live: np.ndarray) -> np.ndarray:
+    """Theorem 3: per decision, ``2 (K σ_t / ζ_t)^2``, the bound on pruning a wrong candidate this stage.
+
+    K is the decision's live count, σ_t the pooled spread of repeated estimates of one candidate and ζ_t the
+    gap between the best and worst utility among its scored live candidates. NaN where σ_t cannot be
+    estimated (no candidate scored twice); inf where ζ_t is zero. Values above 1 say the bound is vacuous.
+    """
+    scored = live & (utility.counts > 0)
+    bound = np.full(live.shape[0], np.nan)
+    for e in range(live.shape[0]):
+        if scored[e].sum() < 2 or not np.isfinite(utility.spread[e]):
+            continue
+        values = utility.values[e, scored[e]]
+        gap = float(values.max() - values.min())
+        k = int(live[e].sum())
+        bound[e] = math.inf if gap <= 0 else 2.0 * (k * utility.spread[e] / gap) ** 2
+    return bound
