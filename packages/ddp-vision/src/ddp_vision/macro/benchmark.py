@@ -1,0 +1,80 @@
+"""Reading the NAS-Bench-Macro table: the trained accuracies, parameters and MACs of all 6561 keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ddp_vision.macro.space import architecture_to_key
+
+DEFAULT_LOCATIONS = (
+    pathlib.Path("data/nas-bench-macro/nas-bench-macro_cifar10.json"),
+    pathlib.Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"),
+)
+
+
+@dataclass(frozen=True)
+class MacroEntry:
+    """One benchmark row: three test accuracies (percent) of separately trained networks and their costs."""
+
+    key: str
+    test_acc: tuple[float, ...]
+    mean_acc: float
+    std: float
+    params: int
+    flops: int
+
+
+class NasBenchMacro:
+    """The benchmark table, looked up by key or architecture.
+
+    Parameters
+    ----------
+    entries : mapping of str to MacroEntry
+    """
+
+    def __init__(self, entries: Mapping[str, MacroEntry]) -> None:
+        self.entries = dict(entries)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> NasBenchMacro:
+        """Read the JSON (default: ``data/nas-bench-macro/nas-bench-macro_cifar10.json`` in the checkout)."""
+        if path is None:
+            path = next((p for p in DEFAULT_LOCATIONS if p.is_file()), None)
+            if path is None:
+                raise FileNotFoundError(
+                    "NAS-Bench-Macro JSON not found; pass its path (nas-bench-macro_cifar10.json from the "
+                    "xiusu/NAS-Bench-Macro repository, data/ folder)"
+                )
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"NAS-Bench-Macro JSON {path} does not exist")
+        raw = json.loads(path.read_text())
+        entries = {
+            key: MacroEntry(key, tuple(v["test_acc"]), float(v["mean_acc"]), float(v["std"]), int(v["params"]), int(v["flops"]))
+            for key, v in raw.items()
+        }
+        return cls(entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, key_or_architecture: str | Sequence[int]) -> MacroEntry:
+        key = key_or_architecture if isinstance(key_or_architecture, str) else architecture_to_key(key_or_architecture)
+        try:
+            return self.entries[key]
+        except KeyError:
+            raise KeyError(f"NAS-Bench-Macro has no key {key!r}") from None
+
+    def rank_percentile(self, key_or_architecture: str | Sequence[int]) -> float:
+        """Fraction of the benchmark's keys whose mean accuracy is below this one's (1.0 = the best)."""
+        mean = self[key_or_architecture].mean_acc
+        below = sum(1 for e in self.entries.values() if e.mean_acc < mean)
+        return below / len(self.entries)
+
+    def best(self) -> MacroEntry:
+        """The entry with the highest mean test accuracy."""
+        return max(self.entries.values(), key=lambda e: e.mean_acc)

@@ -1,0 +1,1 @@
+"""The MobileNet layer-wise (ProxylessNAS) search space: configs, costs, supernet, networks, ENG."""
