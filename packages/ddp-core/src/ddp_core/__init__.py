@@ -15,9 +15,11 @@ from ddp_core.sampling import DisjointSampler
 from ddp_core.search import (
     DDPSearch,
     Evaluator,
+    LoadedRun,
     ProgressPrinter,
     SearchConfig,
     SearchResult,
+    load_run,
     stage_schedule,
 )
 from ddp_core.solver import InfeasibleBudgetError, solve_groups
@@ -36,6 +38,7 @@ __all__ = [
     "Evaluator",
     "GenerationResult",
     "InfeasibleBudgetError",
+    "LoadedRun",
     "PerformanceRecord",
     "ProgressPrinter",
     "Record",
@@ -48,6 +51,7 @@ __all__ = [
     "evaluate_costs",
     "expectation",
     "generate",
+    "load_run",
     "masked_softmax",
     "momentum_update",
     "normalize_rows",

@@ -420,3 +420,31 @@ class ProgressPrinter:
         more = "" if len(info["pruned"]) <= 6 else f" (+{len(info['pruned']) - 6} more)"
         action = "postponed pruning" if info["postponed"] else f"pruned {names}{more}"
         self._print(f"stage {info['stage']} done: max Theorem-3 bound {info['max_bound']:.3g}; {action}")
+
+
+@dataclass
+class LoadedRun:
+    """What ENG needs from a run directory, without the evaluator."""
+
+    space: SearchSpace
+    distribution: CategoricalDistribution
+    history: dict[str, list]
+    config: dict[str, Any]
+    finished: bool
+    run_dir: Path
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Read ``space.json`` and ``state.json`` of a run directory (finished or not)."""
+    run_dir = Path(run_dir)
+    for name in ("space.json", "state.json"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(
+                f"{run_dir / name} does not exist: {run_dir} is not a ddpnas run directory (run a search with "
+                "--run-dir first)"
+            )
+    space = SearchSpace.from_dict(read_json(run_dir / "space.json"))
+    state = read_json(run_dir / "state.json")
+    distribution = CategoricalDistribution.uniform(space)
+    distribution.load_state_dict(state["distribution"])
+    return LoadedRun(space, distribution, state["history"], state["config"], bool(state["counters"]["finished"]), run_dir)
