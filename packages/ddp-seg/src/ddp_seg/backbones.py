@@ -248,30 +248,27 @@ class DDPNASLayerwiseBackbone(DDPNASBackbone):
     Parameters
     ----------
     network_config:
-        The network: a ``NetworkConfig`` dict (``{"blocks": [...], ...}``), the path of its JSON (an ENG
-        answer written by ``tools/generate.py``), or None to build ``model_name`` with its defaults
-        (e.g. ``"mobilenetv2_100_layerwise"``).
-    model_name:
-        The ``ddp_vision`` factory; ``"ddpnas_mobilenet"`` takes ``config=network_config``.
+        The network, in one of three forms: the path of a network JSON (an ENG answer written by
+        ``tools/generate.py``, or ``NetworkConfig.save``); a ``NetworkConfig`` dict (``{"blocks": [...]}``);
+        or the name of a registered ``ddp_vision`` layer-wise model such as ``"mobilenetv2_100_layerwise"``.
     out_indices:
         Feature maps to return; default all.
-    **kwargs:
-        Further factory arguments and :class:`DDPNASBackbone` options (``norm_eval``, ``init_cfg``,
-        ``pretrained``).
+    norm_eval, init_cfg, pretrained:
+        As in :class:`DDPNASBackbone`.
+    **model_kwargs:
+        Further keyword arguments of the ``ddp_vision`` factory.
     """
 
     def __init__(
         self,
-        network_config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
-        model_name: str = "ddpnas_mobilenet",
+        network_config: Mapping[str, Any] | str | os.PathLike[str],
         out_indices: Sequence[int] | None = None,
         norm_eval: bool = False,
         init_cfg: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         pretrained: str | None = None,
         **model_kwargs: Any,
     ) -> None:
-        if network_config is not None:
-            model_kwargs = {"config": _plain(network_config), **model_kwargs}
+        model_name, model_kwargs = _layerwise_factory(network_config, model_kwargs)
         super().__init__(
             model_name=model_name,
             model_kwargs=model_kwargs,
@@ -281,6 +278,29 @@ class DDPNASLayerwiseBackbone(DDPNASBackbone):
             init_cfg=init_cfg,
             pretrained=pretrained,
         )
+
+
+CONFIG_FACTORY = "ddpnas_mobilenet"
+
+
+def _layerwise_factory(
+    network_config: Mapping[str, Any] | str | os.PathLike[str], model_kwargs: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Map a ``network_config`` (path, dict or registered name) to a ddp_vision factory and its arguments."""
+    if isinstance(network_config, Mapping):
+        return CONFIG_FACTORY, {"config": _plain(network_config), **model_kwargs}
+    text = os.fspath(network_config)
+    if os.path.isfile(text):
+        return CONFIG_FACTORY, {"config": text, **model_kwargs}
+    from ddp_vision.registry import is_model
+
+    if is_model(text) and text != CONFIG_FACTORY:
+        return text, dict(model_kwargs)
+    raise ValueError(
+        f"network_config={text!r} is neither an existing JSON file nor a registered ddp_vision model; give the "
+        "path of a network JSON written by tools/generate.py, a dict with 'blocks', or a model name such as "
+        "'mobilenetv2_100_layerwise'"
+    )
 
 
 def _plain(value: Any) -> Any:

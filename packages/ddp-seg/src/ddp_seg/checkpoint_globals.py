@@ -5,6 +5,10 @@ allow-listed. mmengine 0.10.7 checkpoints (``resume=True``, ``load_from``, ``too
 ``HistoryBuffer`` log buffers, numpy arrays, scalars and dtypes in the message hub, so loading fails with an
 ``UnpicklingError``. Allow-listing exactly those types keeps the safe loader on (safer than passing
 ``weights_only=False``, which would run arbitrary pickled code from a checkpoint file).
+
+``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, "min")``, so ``getattr`` is on
+the list too. That stays narrow: torch's safe unpickler only *calls* allow-listed callables, so an attribute
+fetched with ``getattr`` can be stored but never invoked unless it is itself allow-listed.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ def mmengine_checkpoint_globals() -> list[object]:
     Returns
     -------
     list[object]
-        ``HistoryBuffer``, numpy's array reconstruction helpers, ``ndarray``, ``dtype`` and every concrete
+        ``HistoryBuffer``, ``getattr`` (for its pickled methods), numpy's array reconstruction helpers, ``ndarray``, ``dtype`` and every concrete
         numpy dtype class (numpy 2 pickles dtypes as e.g. ``numpy.dtypes.Float64DType``).
     """
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -29,6 +33,7 @@ def mmengine_checkpoint_globals() -> list[object]:
     multiarray = getattr(np, "_core", None) or np.core
     allowed: list[object] = [
         HistoryBuffer,
+        getattr,
         multiarray.multiarray._reconstruct,
         multiarray.multiarray.scalar,
         np.ndarray,
