@@ -16,13 +16,7 @@ from torch import nn
 
 from ddp_vision.mobilenet.blocks import ClassifierHead, ConvBNAct, build_block, initialize_weights
 from ddp_vision.mobilenet.config import NetworkConfig, mobilenetv2_config
-
-try:  # the registry is optional so that this file runs on its own (e.g. copied next to an exported config)
-    from ddp_vision.registry import register_model
-except ImportError:  # pragma: no cover - only without the registry module
-
-    def register_model(fn):  # type: ignore[no-redef]
-        return fn
+from ddp_vision.registry import register_model
 
 
 class LayerwiseMobileNet(nn.Module):

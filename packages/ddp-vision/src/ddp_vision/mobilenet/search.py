@@ -1,0 +1,167 @@
+"""DDPNAS search over a layer-wise space (MobileNet/ProxylessNAS or NAS-Bench-Macro): the search command line.
+
+``tools/search_mobilenet.py`` calls :func:`main`. A run directory holds everything (ddp-core's state, the
+supernet checkpoint, TensorBoard logs); running the same command again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Any
+
+import torch
+from ddp_core import DDPSearch, ProgressPrinter, SearchConfig, stage_schedule
+
+from ddp_vision.data import DATASET_NAMES, ImageSplits, load_splits
+from ddp_vision.macro.space import MacroSpaceConfig, macro_space
+from ddp_vision.mobilenet.space import LayerwiseSpace, MobileNetSpaceConfig, mobilenet_space
+from ddp_vision.mobilenet.supernet import LayerwiseSupernet
+from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig, make_accelerator
+
+SPACES = ("mobilenet", "nas-bench-macro")
+
+
+class ProcessAwareSearch(DDPSearch):
+    """A :class:`DDPSearch` whose run-directory files are written by the main process only.
+
+    Every process trains the same sampled architectures (ddp-core's sampling is seeded identically), so each
+    holds the same state; the evaluator's checkpoint still runs in every process because it synchronises them.
+    """
+
+    def __init__(self, *args: Any, is_main_process: bool = True, **kwargs: Any) -> None:
+        self.is_main_process = is_main_process
+        super().__init__(*args, **kwargs)
+
+    def save(self) -> None:
+        if self.is_main_process or self.run_dir is None:
+            super().save()
+        else:  # joins the evaluator's barriers; writes nothing on this process
+            self.evaluator.save_checkpoint(self.run_dir / "checkpoints" / ".other-process")
+
+
+def build_space(args: argparse.Namespace, splits: ImageSplits) -> LayerwiseSpace:
+    """The layer-wise space the options describe, sized to the dataset's classes and images."""
+    if args.space == "nas-bench-macro":
+        return macro_space(MacroSpaceConfig(num_classes=splits.num_classes, resolution=splits.image_size,
+                                            in_channels=splits.in_channels))
+    options: dict[str, Any] = dict(
+        num_classes=splits.num_classes, resolution=splits.image_size, width_multiplier=args.width_multiplier,
+        in_channels=splits.in_channels, dropout=args.dropout,
+    )
+    if args.stage_depths:
+        options["stage_depths"] = tuple(int(v) for v in args.stage_depths.split(","))
+    return mobilenet_space(MobileNetSpaceConfig(**options))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="DDPNAS search over the MobileNet layer-wise space or NAS-Bench-Macro (resumable).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--run-dir", type=pathlib.Path, required=True, help="run directory (resumes if it exists)")
+    parser.add_argument("--space", choices=SPACES, default="mobilenet")
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
+                        help="default: image_folder (mobilenet) or cifar10 (nas-bench-macro)")
+    parser.add_argument("--data-dir", type=pathlib.Path, help="ImageNet-style folder (train/, val/) or CIFAR-10 root")
+    parser.add_argument("--resolution", type=int, default=None, help="input size (default: 224 image folders, 32 CIFAR)")
+    parser.add_argument("--width-multiplier", type=float, default=1.0)
+    parser.add_argument("--stage-depths", default=None, help="blocks per stage, e.g. 4,4,4,4,4,1 (the paper's)")
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--val-fraction", type=float, default=0.5, help="part of the training set held out to score")
+    training = parser.add_argument_group("supernet training")
+    training.add_argument("--batch-size", type=int, default=256, help="global batch across processes")
+    training.add_argument("--eval-batch-size", type=int, default=512)
+    training.add_argument("--lr", type=float, default=0.1)
+    training.add_argument("--min-lr", type=float, default=0.001)
+    training.add_argument("--weight-decay", type=float, default=4e-5)
+    training.add_argument("--steps-per-unit", type=int, default=None, help="batches per sample (default: one epoch)")
+    training.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    training.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is visible")
+    search = parser.add_argument_group("DDPNAS")
+    search.add_argument("--rounds-per-stage", type=int, default=3, help="T of the paper")
+    search.add_argument("--momentum", type=float, default=0.9, help="γ of Eq. 4")
+    search.add_argument("--temperature", type=float, default=0.01, help="τ: utility / τ before the softmax")
+    search.add_argument("--normalization", choices=("sum", "softmax"), default="sum")
+    search.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
+    search.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no per-sample lines or progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run (or resume) a search; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    dataset = args.dataset or ("cifar10" if args.space == "nas-bench-macro" else "image_folder")
+    if dataset in ("image_folder", "cifar10") and args.data_dir is None:
+        print(f"error: --dataset {dataset} needs --data-dir (or use --dataset synthetic/digits to try it out)",
+              file=sys.stderr)
+        return 2
+    try:
+        splits = load_splits(dataset, args.data_dir, image_size=args.resolution, val_fraction=args.val_fraction,
+                             seed=args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    layerwise = build_space(args, splits)
+    space = layerwise.search_space()
+    space.metadata["dataset"] = {"name": splits.name, "num_classes": splits.num_classes,
+                                 "image_size": splits.image_size}
+    config = SearchConfig(rounds_per_stage=args.rounds_per_stage, momentum=args.momentum,
+                          temperature=args.temperature, normalization=args.normalization,
+                          prune=not args.no_prune, seed=args.seed)
+    total_units = config.rounds_per_stage * sum(stage_schedule(space, config.prune, config.stages))
+    training = SupernetTrainingConfig(
+        learning_rate=args.lr, min_learning_rate=args.min_lr, momentum=0.9, weight_decay=args.weight_decay,
+        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, steps_per_unit=args.steps_per_unit,
+        total_units=total_units, grad_clip_norm=5.0, seed=args.seed,
+    )
+    space.metadata["training"] = training.to_dict()
+    accelerator = make_accelerator(args.mixed_precision, log_dir=args.run_dir / "logs", cpu=args.cpu)
+    accelerator.init_trackers("search", config={"space": args.space, "dataset": splits.name})
+    torch.manual_seed(args.seed)  # the same initial supernet in every process and on every resume
+    supernet = LayerwiseSupernet(layerwise)
+    evaluator = SupernetEvaluator(supernet, splits, training, accelerator, progress=not args.quiet)
+    callbacks = [] if args.quiet or not accelerator.is_main_process else [ProgressPrinter()]
+    try:
+        search = ProcessAwareSearch(space, evaluator, config, run_dir=args.run_dir, callbacks=callbacks,
+                                    is_main_process=accelerator.is_main_process)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if accelerator.is_main_process and search.steps:
+        print(f"resuming {args.run_dir} at sample {search.steps}/{search.total_steps}")
+    result = search.run()
+    accelerator.end_training()
+    if accelerator.is_main_process:
+        report_result(args.run_dir, layerwise, result.architecture)
+    return 0
+
+
+def report_result(run_dir: pathlib.Path, layerwise: LayerwiseSpace, architecture: tuple[int, ...]) -> None:
+    """Print the most likely architecture and write it (with its costs; NAS-Bench-Macro: its benchmark row)."""
+    from ddp_vision.mobilenet.config import write_json_atomic
+    from ddp_vision.mobilenet.costs import network_cost
+
+    config = layerwise.network_config(architecture, name="ddpnas_argmax")
+    cost = network_cost(config)
+    report: dict[str, Any] = {"architecture": list(architecture), "candidates": config.extra["candidates"],
+                              "flops_m": cost.flops_m, "params_m": cost.params_m, "network": config.to_dict()}
+    if layerwise.kind == "nas-bench-macro" and layerwise.base.num_classes == 10 and layerwise.base.resolution == 32:
+        from ddp_vision.macro.benchmark import NasBenchMacro
+        from ddp_vision.macro.space import architecture_to_key
+
+        try:
+            table = NasBenchMacro.load()
+        except FileNotFoundError:
+            table = None
+        if table is not None:
+            key = architecture_to_key(architecture)
+            report["nas_bench_macro"] = {"key": key, "mean_test_acc": table[key].mean_acc,
+                                         "percentile": table.rank_percentile(key), "best_key": table.best().key,
+                                         "best_mean_test_acc": table.best().mean_acc}
+    write_json_atomic(run_dir / "result.json", report)
+    print(json.dumps({k: v for k, v in report.items() if k != "network"}, indent=1))
+    print(f"ENG: python tools/generate.py {run_dir} --flops <budgets in M MACs>")

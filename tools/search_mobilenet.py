@@ -1,0 +1,17 @@
+"""DDPNAS search over the MobileNet layer-wise space or NAS-Bench-Macro.
+
+Examples
+--------
+ImageNet (class-per-folder ``train/``): ``accelerate launch tools/search_mobilenet.py --data-dir /data/imagenet
+--run-dir runs/mbv2 --mixed-precision bf16``; NAS-Bench-Macro on CIFAR-10: ``python tools/search_mobilenet.py
+--space nas-bench-macro --data-dir /data/cifar10 --run-dir runs/macro``; a quick try:
+``python tools/search_mobilenet.py --dataset synthetic --resolution 32 --width-multiplier 0.25 --stage-depths
+1,1,1,1,1,1 --steps-per-unit 2 --batch-size 16 --run-dir runs/try``. Run the same command again to resume.
+"""
+
+import sys
+
+from ddp_vision.mobilenet.search import main
+
+if __name__ == "__main__":
+    sys.exit(main())
