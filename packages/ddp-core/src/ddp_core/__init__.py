@@ -10,6 +10,7 @@ from ddp_core.distribution import (
 )
 from ddp_core.generation import GenerationResult, evaluate_costs, expectation, generate, pareto_front
 from ddp_core.persistence import read_json, write_json_atomic
+from ddp_core.plotting import plot_pareto_front, plot_theta_history
 from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
 from ddp_core.sampling import DisjointSampler
 from ddp_core.search import (
@@ -56,6 +57,8 @@ __all__ = [
     "momentum_update",
     "normalize_rows",
     "pareto_front",
+    "plot_pareto_front",
+    "plot_theta_history",
     "prunable_mask",
     "pruning_error_bound",
     "read_json",

@@ -88,7 +88,8 @@ def momentum_update(
 
 def prunable_mask(space: SearchSpace, live: np.ndarray) -> np.ndarray:
     """(E, Kmax) bool: live candidates whose removal keeps every floor (tag floors, one candidate left)."""
-    allowed = live & (live.sum(axis=1, keepdims=True) > 1)
+    floor = np.minimum(space.sizes, space.min_live)[:, None]
+    allowed = live & (live.sum(axis=1, keepdims=True) > np.maximum(floor, 1))
     for tag, floors in space.floor_counts().items():
         tagged = space.tag_mask(tag)
         live_tagged = (live & tagged).sum(axis=1)
@@ -106,11 +107,26 @@ def choose_pruned(theta: np.ndarray, prunable: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CategoricalDistribution:
-    """θ (E x Kmax), the momentum V, and the live mask, with state_dict round trips."""
+    """θ (E x Kmax), the momentum V, and the live mask, with state_dict round trips.
+
+    ``pruned_theta`` keeps the θ each pruned candidate had when it was pruned, so that ENG over the full
+    space can still rank candidates pruned early below those pruned late.
+    """
 
     theta: np.ndarray
     velocity: np.ndarray
     live: np.ndarray
+    pruned_theta: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.pruned_theta is None:
+            self.pruned_theta = np.zeros_like(self.theta, dtype=np.float64)
+
+    def generation_theta(self, live_only: bool = True) -> np.ndarray:
+        """θ used by ENG: live θ, plus the θ at pruning time for pruned candidates when ``live_only`` is False."""
+        if live_only:
+            return np.where(self.live, self.theta, 0.0)
+        return np.where(self.live, self.theta, self.pruned_theta)
 
     @classmethod
     def uniform(cls, space: SearchSpace) -> CategoricalDistribution:
@@ -133,7 +149,10 @@ class CategoricalDistribution:
         return np.where(self.live, self.theta, 0.0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"theta": self.theta.tolist(), "velocity": self.velocity.tolist(), "live": self.live.tolist()}
+        return {
+            "theta": self.theta.tolist(), "velocity": self.velocity.tolist(), "live": self.live.tolist(),
+            "pruned_theta": self.pruned_theta.tolist(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         theta = np.asarray(state["theta"], dtype=np.float64)
@@ -142,3 +161,4 @@ class CategoricalDistribution:
         self.theta = theta
         self.velocity = np.asarray(state["velocity"], dtype=np.float64)
         self.live = np.asarray(state["live"], dtype=bool)
+        self.pruned_theta = np.asarray(state.get("pruned_theta", np.zeros_like(theta)), dtype=np.float64)

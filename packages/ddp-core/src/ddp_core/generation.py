@@ -137,7 +137,8 @@ def generate(
     space, distribution : the search space and the searched θ
     costs : additive cost tables by name (``"flops_m"``, ``"params_m"``, ``"latency_ms"``)
     budgets : one mapping name -> upper bound, or a list of them (answered in one call)
-    live_only : search the pruned space (default) or the full one
+    live_only : search the pruned space (default) or the full one (pruned candidates then count with the θ
+        they had when pruned)
     constraints : extra predicates on a whole architecture (non-additive constraints)
 
     Returns
@@ -155,7 +156,7 @@ def generate(
     many = isinstance(budgets, Sequence) and not isinstance(budgets, Mapping)
     budget_list = list(budgets) if many else [dict(budgets or {})]
     allowed = distribution.live.copy() if live_only else space.full_mask()
-    theta = distribution.theta
+    theta = distribution.generation_theta(live_only)
     results = []
     for budget in budget_list:
         unknown = set(budget) - set(costs)

@@ -35,6 +35,7 @@ def plot_theta_history(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     trajectories = theta_trajectories(space, history)
     stages = np.arange(trajectories.shape[0])
@@ -52,11 +53,47 @@ def plot_theta_history(
             axis.plot(stages, trajectories[:, e, k], marker="o", markersize=2.5, linewidth=1, label=candidate.name)
         axis.set_title(decision.name, fontsize=8)
         axis.tick_params(labelsize=7)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8)
+    figure.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8, frameon=False)
     figure.suptitle("θ per candidate after each stage (a line ends where the candidate was pruned)", fontsize=10)
-    figure.supxlabel("stage", fontsize=9)
-    figure.tight_layout(rect=(0, 0.06, 1, 0.96))
+    figure.supxlabel("stage", fontsize=9, y=0.07)
+    figure.tight_layout(rect=(0, 0.1, 1, 0.96))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_pareto_front(
+    front: list[Any], cost_name: str, path: str | os.PathLike, title: str = "ENG Pareto front",
+    highlight: list[Any] | None = None,
+) -> Path:
+    """Expectation vs cost of ENG answers (``GenerationResult``), with optional highlighted answers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    costs = [r.costs[cost_name] for r in front]
+    values = [r.expectation for r in front]
+    axis.step(costs, values, where="post", color="tab:blue", linewidth=1)
+    axis.plot(costs, values, "o", color="tab:blue", markersize=3, label="Pareto-optimal architectures")
+    for answer in highlight or []:
+        axis.plot(answer.costs[cost_name], answer.expectation, "*", color="tab:red", markersize=11)
+        label = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items())
+        axis.annotate(label, (answer.costs[cost_name], answer.expectation), textcoords="offset points",
+                      xytext=(5, -12), fontsize=7, color="tab:red")
+    axis.set_xlabel(cost_name)
+    axis.set_ylabel("architecture expectation E[α]")
+    axis.set_title(title, fontsize=10)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -274,6 +274,7 @@ class DDPSearch:
                      "theta": float(dist.theta[e, k])}
                 )
                 dist.live[e, k] = False
+                dist.pruned_theta[e, k] = dist.theta[e, k]
             dist.theta = normalize_rows(dist.theta, dist.live, "sum")
             dist.velocity = np.where(dist.live, dist.velocity, 0.0)
         elif postpone:

@@ -97,11 +97,15 @@ class SearchSpace:
         a tag is unaffected by that tag's floor.
     metadata : dict
         JSON-serialisable facts a domain package needs to rebuild its objects (``kind``, ``generator``, ...).
+    min_live : int
+        Pruning stops at this many live candidates per decision (default 1). Keep more when ENG should still
+        choose inside the pruned space (layer-wise spaces under FLOPs budgets).
     """
 
     decisions: Sequence[Decision]
     tag_floors: Mapping[str, int] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    min_live: int = 1
 
     def __post_init__(self) -> None:
         self.decisions = tuple(self.decisions)
@@ -121,6 +125,9 @@ class SearchSpace:
             if int(floor) < 0:
                 raise ValueError(f"tag floor for {tag!r} must be >= 0, got {floor}")
         self.tag_floors = {tag: int(floor) for tag, floor in dict(self.tag_floors).items()}
+        if int(self.min_live) < 1:
+            raise ValueError(f"min_live must be >= 1, got {self.min_live}")
+        self.min_live = int(self.min_live)
         for decision in self.decisions:
             condition = decision.requires
             if condition is None:
@@ -254,6 +261,7 @@ class SearchSpace:
                 for d in self.decisions
             ],
             "tag_floors": dict(self.tag_floors),
+            "min_live": self.min_live,
             "metadata": self.metadata,
         }
 
@@ -267,7 +275,7 @@ class SearchSpace:
             )
             for d in data["decisions"]
         ]
-        return cls(decisions, data.get("tag_floors", {}), dict(data.get("metadata", {})))
+        return cls(decisions, data.get("tag_floors", {}), dict(data.get("metadata", {})), int(data.get("min_live", 1)))
 
     def signature(self) -> dict[str, Any]:
         """What must match for a run directory to be resumed with this space (metadata excluded)."""

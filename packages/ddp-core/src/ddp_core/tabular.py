@@ -174,3 +174,100 @@ def random_search(benchmark: NasBenchMacro, queries: int, seed: int) -> str:
         if observed > best_score:
             best_key, best_score = key, observed
     return best_key
+
+
+def macro_search(benchmark: NasBenchMacro, config: Any, run_dir: Path | None = None, callbacks: tuple = ()) -> dict[str, Any]:
+    """Run DDPNAS on NAS-Bench-Macro; report the found key, its true accuracy, rank and queries."""
+    from ddp_core.search import DDPSearch
+
+    oracle = MacroOracle(benchmark, seed=config.seed)
+    search = DDPSearch(macro_space(), oracle, config, run_dir=run_dir, callbacks=callbacks)
+    result = search.run()
+    key = key_of(result.architecture)
+    return {
+        "key": key,
+        "described": result.describe(),
+        "true_mean_acc": benchmark.entries[key].mean_acc,
+        "rank": benchmark.rank(key),
+        "queries": result.steps,
+        "result": result,
+    }
+
+
+def compare_with_random(benchmark: NasBenchMacro, make_config: Any, seeds: int) -> dict[str, Any]:
+    """DDPNAS vs random search with the same number of queries, over ``seeds`` seeds."""
+    rows = []
+    for seed in range(seeds):
+        found = macro_search(benchmark, make_config(seed))
+        baseline = random_search(benchmark, found["queries"], seed=10_000 + seed)
+        rows.append({
+            "seed": seed, "queries": found["queries"],
+            "ddp_key": found["key"], "ddp_acc": found["true_mean_acc"], "ddp_rank": found["rank"],
+            "random_key": baseline, "random_acc": benchmark.entries[baseline].mean_acc,
+            "random_rank": benchmark.rank(baseline),
+        })
+
+    def stats(name: str) -> dict[str, float]:
+        values = np.array([r[name] for r in rows], dtype=float)
+        return {"mean": float(values.mean()), "std": float(values.std()), "median": float(np.median(values))}
+
+    return {
+        "seeds": seeds,
+        "queries": rows[0]["queries"] if rows else 0,
+        "ddp": {"acc": stats("ddp_acc"), "rank": stats("ddp_rank")},
+        "random": {"acc": stats("random_acc"), "rank": stats("random_rank")},
+        "ddp_better_or_equal": int(sum(r["ddp_rank"] <= r["random_rank"] for r in rows)),
+        "rows": rows,
+    }
+
+
+def parse_budgets(text: str | None) -> list[float]:
+    if not text:
+        return []
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"budgets must be comma-separated numbers, got {text!r}") from None
+
+
+def generate_cli(run_dir: Path, argv: list[str]) -> int:
+    """ENG on a NAS-Bench-Macro run: ``tools/generate.py RUN_DIR --params-m 1.0,2.0 --flops-m 40``."""
+    import argparse
+
+    from ddp_core.generation import generate
+    from ddp_core.persistence import write_json_atomic
+    from ddp_core.search import load_run
+
+    parser = argparse.ArgumentParser(prog="generate.py RUN_DIR", description=generate_cli.__doc__)
+    parser.add_argument("--params-m", help="parameter budgets in millions, comma-separated")
+    parser.add_argument("--flops-m", help="MAC budgets in millions, comma-separated")
+    parser.add_argument("--pruned-space", action="store_true",
+                        help="only the live candidates (the search prunes each layer to one, so default: full space)")
+    parser.add_argument("--benchmark", help="NAS-Bench-Macro JSON, to report true accuracies")
+    args = parser.parse_args(argv)
+    run = load_run(run_dir)
+    tables = macro_costs()
+    costs = {
+        "params_m": CostTable("params_m", tables["params"].fixed / 1e6, [r / 1e6 for r in tables["params"].per_candidate]),
+        "flops_m": CostTable("flops_m", tables["flops"].fixed / 1e6, [r / 1e6 for r in tables["flops"].per_candidate]),
+    }
+    requests = [{"params_m": b} for b in parse_budgets(args.params_m)]
+    requests += [{"flops_m": b} for b in parse_budgets(args.flops_m)]
+    if not requests:
+        requests = [{}]
+    answers = generate(run.space, run.distribution, costs, requests, live_only=args.pruned_space)
+    benchmark = NasBenchMacro(args.benchmark) if args.benchmark else None
+    out = []
+    for answer in answers:
+        entry = answer.to_dict()
+        entry["key"] = key_of(answer.architecture)
+        if benchmark is not None:
+            entry["true_mean_acc"] = benchmark.entries[entry["key"]].mean_acc
+            entry["rank"] = benchmark.rank(entry["key"])
+        out.append(entry)
+        budget = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items()) or "no budget"
+        extra = "" if benchmark is None else f"  true acc {entry['true_mean_acc']:.2f}% rank {entry['rank']}"
+        print(f"{budget:>22}: {entry['key']}  E[α]={answer.expectation:.4f}  "
+              f"params {answer.costs['params_m']:.3f}M  flops {answer.costs['flops_m']:.2f}M{extra}")
+    write_json_atomic(Path(run_dir) / "generated.json", out)
+    return 0
