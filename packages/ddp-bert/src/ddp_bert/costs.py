@@ -13,9 +13,8 @@ So the count is additive over decisions and ENG can solve it exactly as a ddp-co
 
 from __future__ import annotations
 
-from ddp_core import CostTable, SearchSpace
-
 from ddp_bert.space import SubnetworkShape, TeacherShape, teacher_shape_of
+from ddp_core import CostTable, SearchSpace
 
 PARAMS_COST_NAME = "params_m"
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
-from ddp_core import DDPSearch, SearchConfig, write_json_atomic
 from transformers import (
     AutoConfig,
     AutoTokenizer,
@@ -29,6 +28,7 @@ from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, t
 from ddp_bert.importance import reorder_by_importance
 from ddp_bert.search_logging import JsonlLogger, TqdmProgress
 from ddp_bert.space import TeacherShape, build_search_space, decode_architecture
+from ddp_core import DDPSearch, SearchConfig, write_json_atomic
 
 TEACHER_SUBDIR = "teacher"
 
