@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+
 from ddp_vision.macro.benchmark import NasBenchMacro
 from ddp_vision.macro.space import architecture_to_key, key_to_architecture, macro_space
 from ddp_vision.mobilenet.costs import network_cost

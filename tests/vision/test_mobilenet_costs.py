@@ -7,12 +7,13 @@ import random
 import pytest
 import torch
 import torchvision
+from torch import nn
+
 from ddp_vision.macro.space import key_to_architecture, macro_space
 from ddp_vision.mobilenet.config import mobilenetv2_config
 from ddp_vision.mobilenet.costs import network_cost
 from ddp_vision.mobilenet.network import LayerwiseMobileNet
 from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space
-from torch import nn
 
 torch.set_num_threads(1)
 

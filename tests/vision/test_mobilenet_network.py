@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from ddp_vision.macro.space import macro_space
 from ddp_vision.mobilenet.config import BlockConfig, NetworkConfig, mobilenetv2_config
 from ddp_vision.mobilenet.network import LayerwiseMobileNet, ddpnas_mobilenet

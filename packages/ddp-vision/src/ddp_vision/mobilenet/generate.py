@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from ddp_core import (
     CategoricalDistribution,
     InfeasibleBudgetError,
@@ -23,7 +24,6 @@ from ddp_core import (
     load_run,
     pareto_front,
 )
-
 from ddp_vision.mobilenet.config import write_json_atomic
 from ddp_vision.mobilenet.latency import latency_cost_table, load_latency_table
 from ddp_vision.mobilenet.space import LayerwiseSpace, space_from_metadata

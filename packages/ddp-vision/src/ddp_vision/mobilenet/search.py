@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 import torch
-from ddp_core import DDPSearch, ProgressPrinter, SearchConfig, stage_schedule
 
+from ddp_core import DDPSearch, ProgressPrinter, SearchConfig, stage_schedule
 from ddp_vision.data import DATASET_NAMES, ImageSplits, load_splits
 from ddp_vision.macro.space import MacroSpaceConfig, macro_space
 from ddp_vision.mobilenet.space import LayerwiseSpace, MobileNetSpaceConfig, mobilenet_space

@@ -1,0 +1,133 @@
+"""ENG over layer-wise spaces: exact against brute force, the command line end to end, latency tables."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from ddp_core import CategoricalDistribution, DDPSearch, InfeasibleBudgetError, SearchConfig, generate
+from ddp_vision.mobilenet.config import NetworkConfig
+from ddp_vision.mobilenet.costs import network_cost
+from ddp_vision.mobilenet.generate import budget_requests, cli
+from ddp_vision.mobilenet.latency import load_latency_table, measure_latency_table, save_latency_table
+from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space
+
+SMALL = MobileNetSpaceConfig(num_classes=10, resolution=32, width_multiplier=0.5, kernels=(3, 5),
+                             stage_depths=(1, 1, 1, 1, 2, 1))
+
+
+def random_distribution(space, seed: int, prune_fraction: float = 0.3) -> CategoricalDistribution:
+    rng = np.random.default_rng(seed)
+    full = space.full_mask()
+    live = full & (rng.random(full.shape) > prune_fraction)
+    live[np.arange(space.num_decisions), rng.integers(0, space.sizes)] = True  # at least one live each
+    theta = np.where(live, rng.random(full.shape), 0.0)
+    theta /= theta.sum(axis=1, keepdims=True)
+    return CategoricalDistribution(theta, np.zeros_like(theta), live)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eng_is_exact_against_brute_force(seed):
+    layerwise = mobilenet_space(SMALL)
+    space = layerwise.search_space()
+    costs = layerwise.cost_tables()
+    distribution = random_distribution(space, seed)
+    options = [np.flatnonzero(row) for row in distribution.live]
+    archs = np.array(list(itertools.product(*options)))
+    rows = np.arange(space.num_decisions)
+    values = distribution.theta[rows, archs].mean(axis=1)
+    flops = costs["flops_m"].fixed + costs["flops_m"].matrix(space)[rows, archs].sum(axis=1)
+    params = costs["params_m"].fixed + costs["params_m"].matrix(space)[rows, archs].sum(axis=1)
+    budgets = [{"flops_m": float(np.quantile(flops, q))} for q in (0.05, 0.3, 0.7, 1.0)]
+    budgets.append({"flops_m": float(np.quantile(flops, 0.6)), "params_m": float(np.quantile(params, 0.4))})
+    answers = generate(space, distribution, costs, budgets)
+    for budget, answer in zip(budgets, answers, strict=True):
+        feasible = np.ones(len(archs), dtype=bool)
+        for name, bound in budget.items():
+            feasible &= {"flops_m": flops, "params_m": params}[name] <= bound + 1e-9
+        assert answer.expectation == pytest.approx(values[feasible].max(), abs=1e-12)
+        for name, bound in budget.items():
+            assert answer.costs[name] <= bound + 1e-9
+        # the reported cost is the cost of the network the answer builds
+        built = network_cost(layerwise.network_config(answer.architecture))
+        assert answer.costs["flops_m"] == pytest.approx(built.flops_m, rel=1e-12)
+
+
+def test_infeasible_budget_names_the_smallest_cost():
+    layerwise = mobilenet_space(SMALL)
+    space = layerwise.search_space()
+    with pytest.raises(InfeasibleBudgetError, match="smallest achievable flops_m"):
+        generate(space, CategoricalDistribution.uniform(space), layerwise.cost_tables(), {"flops_m": 0.01})
+
+
+def test_budget_lists_pair_or_broadcast():
+    assert budget_requests({"flops_m": [600, 400], "params_m": [5]}) == [
+        {"flops_m": 600.0, "params_m": 5.0}, {"flops_m": 400.0, "params_m": 5.0}]
+    with pytest.raises(ValueError, match="different lengths"):
+        budget_requests({"flops_m": [600, 400], "params_m": [5, 4, 3]})
+
+
+class ThetaEvaluator:
+    """A fast stand-in for a supernet: larger kernels score higher, so the search has a signal."""
+
+    higher_is_better = True
+
+    def __init__(self, space) -> None:
+        self.space = space
+
+    def train(self, architecture) -> None:
+        pass
+
+    def score(self, architecture) -> float:
+        names = self.space.describe(architecture).values()
+        return float(np.mean([0.5 if n == "zero" else int(n[2]) / 10 + int(n[-1]) / 100 for n in names]))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> pathlib.Path:
+    layerwise = mobilenet_space(SMALL)
+    space = layerwise.search_space()
+    run = tmp_path_factory.mktemp("run")
+    DDPSearch(space, ThetaEvaluator(space), SearchConfig(rounds_per_stage=1), run_dir=run).run()
+    return run
+
+
+def test_generate_cli_writes_networks_json_and_pareto_png(run_dir, capsys):
+    layerwise = mobilenet_space(SMALL)
+    table = measure_latency_table(layerwise, "cpu", batch_size=1, repeats=3, warmup=1, progress=False)
+    save_latency_table(run_dir / "latency.json", table)
+    assert load_latency_table(run_dir / "latency.json", layerwise)["batch_size"] == 1
+    flops = layerwise.cost_tables()["flops_m"]
+    low = flops.fixed + sum(row.min() for row in flops.per_candidate)
+    high = flops.fixed + sum(row.max() for row in flops.per_candidate)
+    budgets = [round(low + f * (high - low), 4) for f in (0.9, 0.5, 0.1)]
+    status = cli(run_dir, ["--flops", ",".join(map(str, budgets)), "--latency-ms", "1000", "--latency-table",
+                           str(run_dir / "latency.json"), "--full-space", "--stage", "1"])
+    assert status == 0, capsys.readouterr().err
+    out = run_dir / "generated"
+    result = json.loads((out / "eng.json").read_text())
+    assert [a["budgets"]["flops_m"] for a in result["answers"]] == budgets
+    for answer in result["answers"]:
+        config = NetworkConfig.load(answer["network_path"])
+        cost = network_cost(config)
+        assert cost.flops_m == pytest.approx(answer["costs"]["flops_m"]) and cost.flops_m <= answer["budgets"]["flops_m"]
+        assert cost.params_m == pytest.approx(answer["costs"]["params_m"])
+    expectations = [a["expectation"] for a in result["answers"]]
+    assert expectations == sorted(expectations, reverse=True)  # a looser budget never gives a worse answer
+    front = result["pareto"]["points"]
+    assert all(a["costs"]["flops_m"] < b["costs"]["flops_m"] and a["expectation"] < b["expectation"]
+               for a, b in itertools.pairwise(front))
+    assert (out / "pareto_flops_m.png").stat().st_size > 10_000
+
+
+def test_generate_cli_reports_bad_requests(run_dir, capsys):
+    assert cli(run_dir, ["--flops", "0.001"]) == 2
+    assert "smallest achievable" in capsys.readouterr().err
+    assert cli(run_dir, ["--latency-ms", "5"]) == 2
+    assert "--latency-table" in capsys.readouterr().err
+    assert cli(run_dir / "missing", ["--flops", "1"]) == 2
+    assert cli(run_dir, []) == 2
