@@ -235,13 +235,16 @@ class SupernetEvaluator:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     def save_checkpoint(self, directory: pathlib.Path) -> None:
-        """Write ``directory/supernet.pt`` atomically (main process only; others wait)."""
-        self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            directory = pathlib.Path(directory)
-            directory.mkdir(parents=True, exist_ok=True)
-            atomic_torch_save(self.state_dict(), directory / self.checkpoint_file)
-        self.accelerator.wait_for_everyone()
+        """Write ``directory/supernet.pt`` atomically from the main process.
+
+        No barrier: under several processes only the main one is given a run directory (so only it calls
+        this); the others block at the next gradient all-reduce until it is done.
+        """
+        if not self.accelerator.is_main_process:
+            return
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(self.state_dict(), directory / self.checkpoint_file)
 
     def load_checkpoint(self, directory: pathlib.Path) -> None:
         """Load ``directory/supernet.pt`` into every process."""
