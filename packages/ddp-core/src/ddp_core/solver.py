@@ -53,10 +53,25 @@ class _Bound:
         best = np.full(remaining.shape[0], self.free[g])
         for j in range(remaining.shape[1]):
             costs = self.costs[j][g]
-            idx = np.searchsorted(costs, remaining[:, j] + TOLERANCE, side="right") - 1
-            bound = np.where(idx >= 0, self.values[j][g][np.maximum(idx, 0)], -np.inf)
-            best = np.minimum(best, bound)
+            idx = costs.searchsorted(remaining[:, j] + TOLERANCE, side="right") - 1
+            bound = self.values[j][g][np.maximum(idx, 0)]
+            bound[idx < 0] = -np.inf
+            np.minimum(best, bound, out=best)
         return best
+
+
+_BOUND_CACHE: dict[bytes, _Bound] = {}
+
+
+def _cached_suffix_bounds(values: list[np.ndarray], costs: list[np.ndarray], cap: int) -> _Bound:
+    """Suffix frontiers depend on the groups only, not the budgets: many budgets share one computation."""
+    key = b"|".join([v.tobytes() for v in values] + [c.tobytes() + bytes(c.shape) for c in costs]) + bytes([cap % 256])
+    bound = _BOUND_CACHE.get(key)
+    if bound is None:
+        if len(_BOUND_CACHE) >= 16:
+            _BOUND_CACHE.pop(next(iter(_BOUND_CACHE)))
+        bound = _BOUND_CACHE[key] = _suffix_bounds(values, costs, cap)
+    return bound
 
 
 def _suffix_bounds(values: list[np.ndarray], costs: list[np.ndarray], cap: int) -> _Bound:
@@ -136,8 +151,12 @@ def solve_groups(
         raise ValueError("every cost array needs one column per budget")
     check_budgets(cost, budgets, names)
     finite = np.where(np.isfinite(budgets), budgets, 0.0)
-    bound = _suffix_bounds(vals, [np.where(np.isfinite(budgets), c, 0.0) for c in cost], cap)
+    bound = _cached_suffix_bounds(vals, [np.where(np.isfinite(budgets), c, 0.0) for c in cost], cap)
     order = [np.argsort(-v, kind="stable") for v in vals]
+    # per group, options sorted by value with their (budget-masked) costs: precomputed once
+    ordered_values = [vals[g][order[g]] for g in range(len(vals))]
+    ordered_costs = [np.where(np.isfinite(budgets), cost[g][order[g]], 0.0) for g in range(len(vals))]
+    slack = -TOLERANCE * np.maximum(1.0, np.abs(finite))
     groups = len(vals)
     best_value = -np.inf
     best_choice: tuple[int, ...] | None = None
@@ -145,15 +164,14 @@ def solve_groups(
 
     def search(g: int, value: float, remaining: np.ndarray) -> None:
         nonlocal best_value, best_choice
-        options = order[g]
-        left = remaining[None, :] - np.where(np.isfinite(budgets), cost[g][options], 0.0)
-        feasible = np.all(left >= -TOLERANCE * np.maximum(1.0, np.abs(finite)), axis=1)
-        upper = value + vals[g][options] + bound.upper(g + 1, left)
-        for i in np.flatnonzero(feasible & (upper > best_value + TOLERANCE)):
+        left = remaining - ordered_costs[g]
+        feasible = (left >= slack).all(axis=1)
+        upper = value + ordered_values[g] + bound.upper(g + 1, left)
+        for i in np.nonzero(feasible & (upper > best_value + TOLERANCE))[0]:
             if upper[i] <= best_value + TOLERANCE:
                 continue
-            choice[g] = int(options[i])
-            total = value + vals[g][options[i]]
+            choice[g] = int(order[g][i])
+            total = value + ordered_values[g][i]
             if g + 1 == groups:
                 picked = tuple(choice)
                 if accept is None or accept(picked):
