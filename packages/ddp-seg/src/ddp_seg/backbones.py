@@ -6,11 +6,12 @@ Each backbone wraps one of ``ddp_vision``'s public evaluation networks, which ex
 mmseg's decode heads expect, and drops the classification head so its parameters neither count nor train.
 
 Importing :mod:`ddp_seg` registers the classes in mmseg's ``MODELS`` registry, so any mmseg config can say
-``backbone=dict(type="DDPNASDartsBackbone", genotype="DDPNAS_CIFAR", ...)``.
+``backbone=dict(type="DDPNASDartsBackbone", genotype="DARTS_V2", ...)``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -25,7 +26,13 @@ from mmseg.registry import MODELS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["DDPNASBackbone", "DDPNASDartsBackbone", "DDPNASLayerwiseBackbone", "build_vision_network"]
+__all__ = [
+    "DDPNASBackbone",
+    "DDPNASDartsBackbone",
+    "DDPNASLayerwiseBackbone",
+    "build_vision_network",
+    "resolve_genotype",
+]
 
 NETWORK_PREFIX = "network."
 
@@ -209,36 +216,83 @@ class DDPNASDartsBackbone(DDPNASBackbone):
     Parameters
     ----------
     genotype:
-        A genotype ``ddp_vision.darts`` understands: a registered name (e.g. ``"DDPNAS_CIFAR"``), a dict, or
-        the path of a genotype JSON written by ENG.
+        A published name (``"DARTS_V2"``), ``Genotype(...)`` text, a genotype dict
+        (``{"normal": [[op, input], ...], "normal_concat": [...], "reduce": ..., "reduce_concat": ...}``), or
+        the path of a JSON file holding such a dict (at its top level or under ``"genotype"``, as ENG writes).
     model_name:
-        The ``ddp_vision`` DARTS evaluation network to build (its stem decides the first stride).
+        ``"ddpnas_darts_imagenet"`` (three stride-2 stem convolutions; maps at strides 8, 16, 32) or
+        ``"ddpnas_darts_cifar"`` (full-resolution stem; strides 1, 2, 4: for small images only).
+    channels, layers:
+        Initial cell width and number of cells (reductions at one and two thirds of the depth).
     out_indices:
         Feature maps to return; default all.
-    **kwargs:
-        Further factory arguments (e.g. ``init_channels``, ``layers``) and :class:`DDPNASBackbone` options
-        (``norm_eval``, ``init_cfg``, ``pretrained``).
+    norm_eval, init_cfg, pretrained:
+        As in :class:`DDPNASBackbone`.
+    **model_kwargs:
+        Further keyword arguments of the ``ddp_vision`` factory.
     """
 
     def __init__(
         self,
         genotype: Any,
         model_name: str = "ddpnas_darts_imagenet",
+        channels: int = 48,
+        layers: int = 14,
         out_indices: Sequence[int] | None = None,
         norm_eval: bool = False,
         init_cfg: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         pretrained: str | None = None,
         **model_kwargs: Any,
     ) -> None:
+        model_kwargs = {
+            "genotype": resolve_genotype(genotype),
+            "channels": channels,
+            "layers": layers,
+            "auxiliary": False,  # DARTS' auxiliary classifier is a classification-training device
+            **model_kwargs,
+        }
         super().__init__(
             model_name=model_name,
-            model_kwargs={"genotype": genotype, **model_kwargs},
+            model_kwargs=model_kwargs,
             out_indices=out_indices,
             norm_eval=norm_eval,
-            head_modules=("classifier", "global_pooling", "auxiliary_head", "head"),
+            head_modules=("classifier",),
             init_cfg=init_cfg,
             pretrained=pretrained,
         )
+
+
+def resolve_genotype(genotype: Any) -> Any:
+    """Turn a config's genotype (name, text, dict, JSON path or ``Genotype``) into a ``ddp_vision`` Genotype.
+
+    Parameters
+    ----------
+    genotype:
+        See :class:`DDPNASDartsBackbone`.
+
+    Returns
+    -------
+    ddp_vision.darts.genotypes.Genotype
+    """
+    from ddp_vision.darts.genotypes import Genotype, genotype_from_dict, parse_genotype, validate_genotype
+
+    if isinstance(genotype, Genotype):
+        return validate_genotype(genotype)
+    if isinstance(genotype, Mapping):
+        data = _plain(genotype)
+        return genotype_from_dict(data.get("genotype", data))
+    if isinstance(genotype, (str, os.PathLike)):
+        text = os.fspath(genotype)
+        if text.endswith(".json") or os.path.isfile(text):
+            if not os.path.isfile(text):
+                raise FileNotFoundError(f"genotype file {text} does not exist")
+            with open(text, encoding="utf-8") as handle:
+                data = json.load(handle)
+            return genotype_from_dict(data.get("genotype", data))
+        return parse_genotype(text)
+    raise TypeError(
+        f"genotype must be a name, Genotype(...) text, a dict or a JSON path, got {type(genotype).__name__}"
+    )
 
 
 @MODELS.register_module()
