@@ -263,7 +263,7 @@ def _write_json_atomic(path: pathlib.Path, data: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``tools/seg_complexity.py CONFIG --shape H W [--cfg-options ...] [--json PATH]``."""
-    from mmengine.config import ConfigDict, DictAction
+    from mmengine.config import DictAction
 
     parser = argparse.ArgumentParser(description="Parameters and FLOPs (MACs) of a segmentor from its config")
     parser.add_argument("config", help="mmseg config file")
@@ -275,14 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--shape takes H W or one size, got {args.shape}")
     height, width = (args.shape * 2)[:2]
 
-    from ddp_seg.training import load_config
+    from ddp_seg.training import build_segmentor, load_config
 
-    cfg = load_config(args.config, args.cfg_options)
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(ConfigDict(cfg.model))
+    model = build_segmentor(load_config(args.config, args.cfg_options))
     report = segmentor_complexity(model, height, width)
     print(report.format_table())
     if args.json is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["build_runner", "load_config", "main", "parse_args"]
+__all__ = ["build_runner", "build_segmentor", "load_config", "main", "parse_args"]
 
 
 def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -43,6 +43,32 @@ def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] |
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
+
+
+def build_segmentor(cfg: Config) -> Any:
+    """Build ``cfg.model`` (e.g. an ``EncoderDecoder``) in mmseg's registry scope, outside a Runner.
+
+    Parameters
+    ----------
+    cfg:
+        A loaded config (see :func:`load_config`).
+
+    Returns
+    -------
+    torch.nn.Module
+        The segmentor with its weights initialised (``init_weights`` called, as the Runner does).
+    """
+    from mmengine.config import ConfigDict
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    scope = cfg.get("default_scope", "mmseg")
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(ConfigDict(cfg.model))
+    model.init_weights()
+    return model
 
 
 def build_runner(

@@ -1,0 +1,98 @@
+"""The mmcv.ops stand-in, version checks and checkpoint allow-list that importing ddp_seg installs."""
+
+import importlib.metadata
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ddp_seg
+from ddp_seg import environment, mmcv_ops_compat
+
+
+def test_mmseg_models_import_and_ops_resolve():
+    import mmcv.ops
+    import mmseg.models  # noqa: F401  (fails on mmcv._ext without the stand-in)
+
+    if not ddp_seg.MMCV_OPS_STAND_IN:
+        pytest.skip("full mmcv with compiled ops is installed; the stand-in is not used")
+    assert mmcv_ops_compat.is_stand_in_installed()
+    assert mmcv.ops.point_sample is mmcv_ops_compat.point_sample
+
+
+def test_missing_compiled_op_names_itself():
+    if not ddp_seg.MMCV_OPS_STAND_IN:
+        pytest.skip("full mmcv with compiled ops is installed")
+    with pytest.raises(mmcv_ops_compat.CompiledOpUnavailableError, match=r"mmcv\.ops\.nms .*mmcv==2\.1\.0"):
+        from mmcv.ops import nms  # noqa: F401
+    with pytest.raises(ImportError, match=r"mmcv\.ops\.roi_align is not available"):
+        import mmcv.ops.roi_align  # noqa: F401
+
+
+def test_point_sample_matches_pixel_centres():
+    feature = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    # pixel (row 2, column 3) centre in [0, 1] coordinates, align_corners=False
+    points = torch.tensor([[[(3 + 0.5) / 5, (2 + 0.5) / 4]]]).repeat(2, 1, 1)
+    sampled = mmcv_ops_compat.point_sample(feature, points)
+    assert sampled.shape == (2, 3, 1)
+    torch.testing.assert_close(sampled[..., 0], feature[:, :, 2, 3])
+    grid = torch.rand(2, 6, 7, 2) * 2 - 1
+    torch.testing.assert_close(
+        mmcv_ops_compat.bilinear_grid_sample(feature, grid), F.grid_sample(feature, grid, align_corners=False)
+    )
+
+
+def test_sigmoid_focal_loss_matches_mmseg_python_version():
+    from mmseg.models.losses.focal_loss import py_sigmoid_focal_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    target = torch.tensor([0, 3, 1, 4, 2, 0])  # 4 = background
+    one_hot = F.one_hot(target, 5)[:, :4].float()
+    expected = py_sigmoid_focal_loss(logits, one_hot, gamma=2.0, alpha=0.25, reduction="none")
+    ours = mmcv_ops_compat.sigmoid_focal_loss(logits, target, 2.0, 0.25, None, "none")
+    torch.testing.assert_close(ours, expected)
+    total = mmcv_ops_compat.sigmoid_focal_loss(logits, target, 2.0, 0.25, None, "mean")
+    torch.testing.assert_close(total, expected.sum() / 6)
+    with pytest.raises(ValueError, match="reduction"):
+        mmcv_ops_compat.sigmoid_focal_loss(logits, target, reduction="avg")
+
+
+def test_installed_versions_pass_and_are_reported():
+    found = environment.check_versions()
+    assert found["mmsegmentation"].startswith("1.2.")
+    assert "mmcv" in found or "mmcv-lite" in found
+
+
+def test_clashing_version_names_the_fix(monkeypatch):
+    real_version = importlib.metadata.version
+
+    def fake_version(name):
+        return "2.2.0" if name in ("mmcv", "mmcv-lite") else real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", fake_version)
+    with pytest.raises(environment.IncompatibleVersionError) as error:
+        environment.check_versions()
+    message = str(error.value)
+    assert "mmcv==2.2.0 is installed" in message or "mmcv-lite==2.2.0 is installed" in message
+    assert "mmcv-lite==2.1.0" in message
+
+
+def test_missing_distribution_is_reported(monkeypatch):
+    requirement = environment.VersionRequirement(("no-such-dist-ddpnas",), "1.0", "2.0", "for a test")
+    with pytest.raises(environment.IncompatibleVersionError, match="no-such-dist-ddpnas>=1.0,<2.0 is not installed"):
+        environment.check_versions((requirement,))
+
+
+def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    buffer = HistoryBuffer()
+    buffer.update(0.5)
+    payload = {"buffer": buffer, "array": np.arange(3), "scalar": np.float64(1.5), "dtype": np.dtype("int64")}
+    path = tmp_path / "hub.pth"
+    torch.save(payload, path)
+    loaded = torch.load(path, weights_only=True)
+    assert loaded["buffer"].current() == 0.5
+    assert loaded["array"].tolist() == [0, 1, 2] and loaded["scalar"] == 1.5
