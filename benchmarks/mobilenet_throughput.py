@@ -1,0 +1,118 @@
+"""Supernet step throughput (sampled single paths vs the largest path) and ENG time, on this machine.
+
+Ratios are measured in one process against a baseline (the largest path, and a standalone network of it), so
+they say more than absolute figures on a shared machine. Usage:
+``python benchmarks/mobilenet_throughput.py [--resolution 96] [--batch 8] [--steps 6] [--threads 2]``.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ddp_core import CategoricalDistribution, generate, pareto_front
+from ddp_vision.mobilenet.costs import network_cost
+from ddp_vision.mobilenet.network import LayerwiseMobileNet
+from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space
+from ddp_vision.mobilenet.supernet import LayerwiseSupernet
+
+
+def interleaved_images_per_second(steps_by_name, batch: int, steps: int) -> dict[str, float]:
+    """Median images/s of each named step function, timed round-robin so machine load hits all alike."""
+    for step in steps_by_name.values():
+        step(0)  # warm-up, excluded
+    times: dict[str, list[float]] = {name: [] for name in steps_by_name}
+    for i in range(steps):
+        for name, step in steps_by_name.items():
+            start = time.perf_counter()
+            step(i + 1)
+            times[name].append(time.perf_counter() - start)
+    return {name: batch / statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolution", type=int, default=96)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    layerwise = mobilenet_space(MobileNetSpaceConfig(resolution=args.resolution, num_classes=1000))
+    supernet = LayerwiseSupernet(layerwise).train()
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(args.batch, 3, args.resolution, args.resolution)
+    y = torch.randint(0, 1000, (args.batch,))
+
+    def supernet_step(arch) -> None:
+        loss = F.cross_entropy(supernet(x, arch), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    names = [[name for name, _ in row] for row in layerwise.choices]
+    largest = tuple(row.index("mb7_e6") for row in names)
+    rng = random.Random(0)
+    sampled = [tuple(rng.randrange(len(row)) for row in names) for _ in range(args.steps + 1)]
+    standalone = LayerwiseMobileNet(layerwise.network_config(largest)).train()
+    standalone_optimizer = torch.optim.SGD(standalone.parameters(), lr=0.01, momentum=0.9)
+
+    def standalone_step(_arch) -> None:
+        loss = F.cross_entropy(standalone(x), y)
+        standalone_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        standalone_optimizer.step()
+
+    measured = interleaved_images_per_second(
+        {"largest": lambda i: supernet_step(largest), "sampled": lambda i: supernet_step(sampled[i]),
+         "standalone": standalone_step}, args.batch, args.steps)
+    largest_ips, sampled_ips, standalone_ips = measured["largest"], measured["sampled"], measured["standalone"]
+    rows = []
+    mean_flops = statistics.mean(network_cost(layerwise.network_config(a)).flops_m for a in sampled)
+    largest_flops = network_cost(layerwise.network_config(largest)).flops_m
+    rows.append(("supernet, largest path (mb7_e6 everywhere)", largest_flops, largest_ips, 1.0))
+    rows.append(("supernet, uniformly sampled paths (new path each step)", mean_flops, sampled_ips, sampled_ips / largest_ips))
+    rows.append(("standalone network of the largest path", largest_flops, standalone_ips, standalone_ips / largest_ips))
+
+    space = layerwise.search_space()
+    costs = mobilenet_space().cost_tables()  # ENG at the paper's 224 px
+    full = space.full_mask()
+    theta = np.where(full, np.random.default_rng(0).random(full.shape), 0.0)
+    theta /= theta.sum(axis=1, keepdims=True)
+    distribution = CategoricalDistribution(theta, np.zeros_like(theta), full)
+    eng = {}
+    for label, budgets in (
+        ("100 FLOPs budgets (200-700 M MACs)", [{"flops_m": float(b)} for b in np.linspace(200, 700, 100)]),
+        ("100 FLOPs budgets + params <= 4.0 M", [{"flops_m": float(b), "params_m": 4.0} for b in np.linspace(250, 700, 100)]),
+    ):
+        start = time.perf_counter()
+        generate(space, distribution, costs, budgets)
+        eng[label] = time.perf_counter() - start
+    start = time.perf_counter()
+    front = pareto_front(space, distribution, costs, "flops_m", points=100)
+    eng[f"Pareto front, 100-point sweep ({len(front)} points)"] = time.perf_counter() - start
+
+    print(f"machine: {platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"python {platform.python_version()}")
+    print(f"supernet: {sum(p.numel() for p in supernet.parameters()) / 1e6:.1f} M parameters; "
+          f"input {args.resolution} px, batch {args.batch}, SGD step fp32, median of {args.steps} steps\n")
+    print("| path | MACs (M) at this size | images/s | ratio to largest path |\n|---|---|---|---|")
+    for label, flops, ips, ratio in rows:
+        print(f"| {label} | {flops:.1f} | {ips:.1f} | {ratio:.2f} |")
+    print("\n| ENG over the full 21-decision space (224 px costs) | seconds |\n|---|---|")
+    for label, seconds in eng.items():
+        print(f"| {label} | {seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
