@@ -91,7 +91,8 @@ class BertSupernetEvaluator:
 
     def __init__(self, supernet, space, task: GlueTask, accelerator: Accelerator, optimizer, scheduler,
                  train_stream: BatchStream, score_loader: DataLoader, steps_per_unit: int,
-                 distill_weight: float = 0.0, distill_temperature: float = 1.0, teacher=None) -> None:
+                 distill_weight: float = 0.0, distill_temperature: float = 1.0, teacher=None,
+                 seed: int = 0) -> None:
         if steps_per_unit < 1:
             raise ValueError(f"--steps-per-unit must be >= 1, got {steps_per_unit}")
         if not 0.0 <= distill_weight <= 1.0:
@@ -108,6 +109,7 @@ class BertSupernetEvaluator:
         self.distill_weight = distill_weight
         self.distill_temperature = distill_temperature
         self.teacher = teacher
+        self.seed = seed
         self.optimizer_steps = 0
         self.last_loss = float("nan")
         self.last_metrics: dict[str, float] = {}
@@ -121,6 +123,7 @@ class BertSupernetEvaluator:
     def train_steps(self, shape: SubnetworkShape, steps: int) -> float:
         """Run ``steps`` optimizer steps of one sub-network; returns the mean loss."""
         self.supernet.train()
+        torch.manual_seed(hash((self.seed, self.optimizer_steps, self.accelerator.process_index)) % 2**63)
         losses = []
         for _ in range(steps):
             batch = self.train_stream.next()

@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluator = BertSupernetEvaluator(
         prepared, space, task, accelerator, optimizer, scheduler, BatchStream(train_loader, accelerator),
         score_loader, args.steps_per_unit, args.distill_weight, args.distill_temperature, teacher_model,
+        seed=args.seed,
     )
     if not args.resume:
         _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir)

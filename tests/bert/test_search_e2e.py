@@ -1,0 +1,124 @@
+"""End to end: search (in process and under `accelerate launch --cpu`), resume, ENG, export, reload, fine-tune."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddp_bert import evaluator as evaluator_module
+from ddp_bert.search_cli import main as search_main
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON_BIN = Path(sys.executable).parent
+
+
+def tiny_search_args(model, data_dir, run_dir):
+    return ["--task", "rte", "--model", model, "--data-dir", data_dir, "--run-dir", str(run_dir), "--cpu",
+            "--max-length", "16", "--batch-size", "8", "--eval-batch-size", "16", "--steps-per-unit", "2",
+            "--rounds-per-stage", "1", "--importance-batches", "1", "--warmup-steps", "2", "--lr", "1e-3",
+            "--lr-warmup-steps", "0", "--distill-weight", "0.5"]
+
+
+def read_state(run_dir):
+    return json.loads((run_dir / "state.json").read_text())
+
+
+def test_interrupted_search_resumes_exactly(tiny_bert_dir, glue_dir, tmp_path, monkeypatch):
+    straight = tmp_path / "straight"
+    assert search_main(tiny_search_args(tiny_bert_dir, glue_dir, straight)) == 0
+
+    interrupted = tmp_path / "interrupted"
+    original_score = evaluator_module.BertSupernetEvaluator.score
+    calls = {"count": 0}
+
+    def crashing_score(self, architecture):
+        calls["count"] += 1
+        if calls["count"] == 4:
+            raise KeyboardInterrupt("simulated crash")
+        return original_score(self, architecture)
+
+    monkeypatch.setattr(evaluator_module.BertSupernetEvaluator, "score", crashing_score)
+    with pytest.raises(KeyboardInterrupt):
+        search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted))
+    monkeypatch.setattr(evaluator_module.BertSupernetEvaluator, "score", original_score)
+    assert read_state(interrupted)["counters"]["steps"] == 3
+    with pytest.raises(SystemExit, match="--resume"):
+        search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted))
+    assert search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted) + ["--resume"]) == 0
+
+    a, b = read_state(straight), read_state(interrupted)
+    assert a["counters"]["finished"] and b["counters"]["finished"]
+    assert a["record"] == b["record"]
+    assert a["distribution"] == b["distribution"]
+    weights_a = torch.load(straight / "checkpoints" / a["checkpoint"] / "bert_evaluator.pt", weights_only=True)
+    weights_b = torch.load(interrupted / "checkpoints" / b["checkpoint"] / "bert_evaluator.pt", weights_only=True)
+    # Same data order, dropout and Adam state; reloaded optimizer state can round 1 ulp differently.
+    for name, tensor in weights_a["model"].items():
+        assert torch.allclose(tensor, weights_b["model"][name], rtol=0, atol=1e-6), name
+    assert weights_a["stream"] == weights_b["stream"]
+    result = json.loads((straight / "search_result.json").read_text())
+    assert result["params_m"] < result["teacher_params_m"] or result["shape"]["depth"] == 4
+
+
+def run(command, **kwargs):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PATH": f"{PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed
+
+
+@pytest.fixture(scope="module")
+def minilm_run(tmp_path_factory, minilm_path, glue_dir):
+    """A MiniLM search launched with `accelerate launch --cpu`, then ENG and export through tools/generate.py."""
+    run_dir = tmp_path_factory.mktemp("minilm_run")
+    run([str(PYTHON_BIN / "accelerate"), "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "tools/search_bert.py",
+         "--task", "rte", "--model", minilm_path, "--data-dir", glue_dir, "--run-dir", str(run_dir),
+         "--max-length", "24", "--batch-size", "8", "--steps-per-unit", "1", "--rounds-per-stage", "1",
+         "--importance-batches", "1", "--max-score-examples", "8"])
+    export_dir = run_dir / "export"
+    run([sys.executable, "tools/generate.py", str(run_dir), "--params-m", "15", "--export-dir", str(export_dir),
+         "--pareto", "5"])
+    return run_dir, export_dir
+
+
+@pytest.mark.slow
+def test_accelerate_search_generates_a_reloadable_model(minilm_run):
+    run_dir, export_dir = minilm_run
+    for name in ("space.json", "state.json", "summary.json", "log.jsonl", "theta_history.png",
+                 "search_result.json", "eng.json", "pareto_params.png", "teacher/config.json"):
+        assert (run_dir / name).exists(), name
+    eng = json.loads((run_dir / "eng.json").read_text())
+    assert eng["costs"]["params_m"] <= 15.0
+    assert eng["export"]["reload_max_abs_diff"] == 0.0
+    assert eng["export"]["supernet_max_abs_diff"] < 1e-4
+    assert eng["export"]["parameters"] == pytest.approx(eng["costs"]["params_m"] * 1e6, abs=1)
+    log_lines = (run_dir / "log.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["kind"] == "sample" for line in log_lines) == read_state(run_dir)["counters"]["steps"]
+    # A fresh interpreter: importing ddp_bert is all transformers needs to load the compressed model.
+    check = run([sys.executable, "-c",
+                 "import sys, ddp_bert, torch\n"
+                 "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+                 "m = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()\n"
+                 "t = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+                 "x = t(['a cat'], ['a dog'], return_tensors='pt')\n"
+                 "print(type(m).__name__, tuple(m(**x).logits.shape), m.config.layer_num_heads)\n",
+                 str(export_dir)])
+    assert check.stdout.startswith("CompressedBertForSequenceClassification (1, 2)")
+
+
+@pytest.mark.slow
+def test_finetune_reports_the_dev_metric(minilm_run, glue_dir, tmp_path):
+    _, export_dir = minilm_run
+    results_path = tmp_path / "results.json"
+    run([sys.executable, "tools/finetune_bert.py", "--model", str(export_dir), "--task", "rte", "--data-dir",
+         glue_dir, "--max-steps", "3", "--batch-size", "8", "--max-length", "24", "--cpu",
+         "--results", str(results_path)])
+    results = json.loads(results_path.read_text())
+    assert results["dev_split"] == "validation" and results["dev_examples"] == 24
+    assert 0.0 <= results["metrics"]["accuracy"] <= 1.0 and results["steps"] == 3
