@@ -51,3 +51,27 @@ def test_keys_round_trip_and_bad_keys_fail():
         key_to_architecture("0123")
     with pytest.raises(FileNotFoundError):
         NasBenchMacro.load("/nonexistent/nas-bench-macro.json")
+
+
+def test_rank_correlation_against_the_benchmark(benchmark):
+    keys = sorted(benchmark.entries)[::97]
+    archs = [key_to_architecture(k) for k in keys]
+    means = [benchmark[k].mean_acc for k in keys]
+    assert benchmark.rank_correlation(archs, means)["kendall_tau"] == pytest.approx(1.0)
+    assert benchmark.rank_correlation(archs, [-m for m in means])["kendall_tau"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="two distinct"):
+        benchmark.rank_correlation(archs[:1] * 3, [1.0, 2.0, 3.0])
+
+
+def test_search_report_adds_the_benchmark_row(tmp_path, benchmark, monkeypatch):
+    import json
+
+    from ddp_vision.macro import benchmark as benchmark_module
+    from ddp_vision.mobilenet.search import report_result
+
+    monkeypatch.setattr(benchmark_module.NasBenchMacro, "load", classmethod(lambda cls, path=None: benchmark))
+    records = [(key_to_architecture(k), benchmark[k].test_acc[0] / 100) for k in sorted(benchmark.entries)[::300]]
+    report_result(tmp_path, macro_space(), key_to_architecture("22212220"), records)
+    row = json.loads((tmp_path / "result.json").read_text())["nas_bench_macro"]
+    assert row["key"] == "22212220" and row["best_key"] == "22212220"
+    assert row["supernet_rank_correlation"]["kendall_tau"] > 0.5  # one seed's accuracies rank like the mean

@@ -75,6 +75,24 @@ class NasBenchMacro:
         below = sum(1 for e in self.entries.values() if e.mean_acc < mean)
         return below / len(self.entries)
 
+    def rank_correlation(self, architectures: Sequence[Sequence[int]], scores: Sequence[float]) -> dict[str, float]:
+        """Kendall's tau between ``scores`` (e.g. supernet validation accuracies) and the benchmark's accuracies.
+
+        Repeated architectures keep their mean score. A weight-sharing search ranks well when tau is high.
+        """
+        from scipy.stats import kendalltau
+
+        by_key: dict[str, list[float]] = {}
+        for architecture, score in zip(architectures, scores, strict=True):
+            by_key.setdefault(architecture_to_key(architecture), []).append(float(score))
+        keys = sorted(by_key)
+        if len(keys) < 2:
+            raise ValueError("a rank correlation needs at least two distinct architectures")
+        ours = [sum(v) / len(v) for v in (by_key[k] for k in keys)]
+        theirs = [self.entries[k].mean_acc for k in keys]
+        tau, p_value = kendalltau(ours, theirs)
+        return {"kendall_tau": float(tau), "p_value": float(p_value), "architectures": len(keys)}
+
     def best(self) -> MacroEntry:
         """The entry with the highest mean test accuracy."""
         return max(self.entries.values(), key=lambda e: e.mean_acc)
