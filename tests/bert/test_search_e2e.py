@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from ddp_bert import evaluator as evaluator_module
+from ddp_bert.finetune_cli import main as finetune_main
+from ddp_bert.generate import cli as generate_cli
 from ddp_bert.search_cli import main as search_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,8 +84,10 @@ def minilm_run(tmp_path_factory, minilm_path, glue_dir):
          "--max-length", "24", "--batch-size", "8", "--steps-per-unit", "1", "--rounds-per-stage", "1",
          "--importance-batches", "1", "--max-score-examples", "8"])
     export_dir = run_dir / "export"
-    run([sys.executable, "tools/generate.py", str(run_dir), "--params-m", "15", "--export-dir", str(export_dir),
-         "--pareto", "5"])
+    # tools/generate.py dispatches to the generator named in space.json; call it in process to save a start-up.
+    space = json.loads((run_dir / "space.json").read_text())
+    assert space["metadata"]["generator"] == "ddp_bert.generate:cli"
+    assert generate_cli(run_dir, ["--params-m", "15", "--export-dir", str(export_dir), "--pareto", "5"]) == 0
     return run_dir, export_dir
 
 
@@ -116,9 +120,8 @@ def test_accelerate_search_generates_a_reloadable_model(minilm_run):
 def test_finetune_reports_the_dev_metric(minilm_run, glue_dir, tmp_path):
     _, export_dir = minilm_run
     results_path = tmp_path / "results.json"
-    run([sys.executable, "tools/finetune_bert.py", "--model", str(export_dir), "--task", "rte", "--data-dir",
-         glue_dir, "--max-steps", "3", "--batch-size", "8", "--max-length", "24", "--cpu",
-         "--results", str(results_path)])
+    assert finetune_main(["--model", str(export_dir), "--task", "rte", "--data-dir", glue_dir, "--max-steps", "3",
+                          "--batch-size", "8", "--max-length", "24", "--cpu", "--results", str(results_path)]) == 0
     results = json.loads(results_path.read_text())
     assert results["dev_split"] == "validation" and results["dev_examples"] == 24
     assert 0.0 <= results["metrics"]["accuracy"] <= 1.0 and results["steps"] == 3
