@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ddp_core import CostTable, ProgressPrinter, SearchConfig, generate, pareto_front, plot_pareto_front
+from ddp_core.cli import add_search_arguments, run_directory, search_config_from_args
 from ddp_core.persistence import write_json_atomic
 from ddp_core.tabular import (
     NasBenchMacro,
@@ -42,14 +43,7 @@ class SlowDown:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", type=Path, default=DEFAULT_BENCHMARK, help="NAS-Bench-Macro JSON")
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/tabular"), help="where state and reports go")
-    parser.add_argument("--resume", type=Path, help="continue the search in this run directory")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds-per-stage", type=int, default=3, help="T (paper: 3)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="γ (paper: 0.7-0.9)")
-    parser.add_argument("--temperature", type=float, default=0.01, help="τ for accuracies in [0, 1]")
-    parser.add_argument("--normalization", choices=("sum", "softmax"), default="sum")
-    parser.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
+    add_search_arguments(parser)
     parser.add_argument("--compare-seeds", type=int, default=20, help="seeds for the random-search comparison (0: skip)")
     parser.add_argument("--compare-rounds", default="3,5,10", help="values of T to compare (comma-separated)")
     parser.add_argument("--params-m", default="1.0,1.5,2.0", help="ENG parameter budgets (millions)")
@@ -69,14 +63,13 @@ def scaled_costs() -> dict[str, CostTable]:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    run_dir = args.resume or args.run_dir
+    run_dir = run_directory(args, Path("runs/tabular"))
     benchmark = NasBenchMacro(args.benchmark)
 
     def make_config(seed: int) -> SearchConfig:
-        return SearchConfig(
-            rounds_per_stage=args.rounds_per_stage, momentum=args.momentum, temperature=args.temperature,
-            normalization=args.normalization, prune=not args.no_prune, seed=seed,
-        )
+        config = search_config_from_args(args)
+        config.seed = seed
+        return config
 
     callbacks = [] if args.quiet else [ProgressPrinter()]
     if args.sleep_per_sample:

@@ -1,5 +1,6 @@
 """ddp_core: the framework-agnostic DDPNAS engine (numpy only)."""
 
+from ddp_core.cli import add_search_arguments, run_directory, search_config_from_args
 from ddp_core.distribution import (
     CategoricalDistribution,
     choose_pruned,
@@ -48,6 +49,7 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "Utility",
+    "add_search_arguments",
     "choose_pruned",
     "evaluate_costs",
     "expectation",
@@ -62,6 +64,8 @@ __all__ = [
     "prunable_mask",
     "pruning_error_bound",
     "read_json",
+    "run_directory",
+    "search_config_from_args",
     "solve_groups",
     "stage_schedule",
     "write_json_atomic",
