@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-from ddp_core import CostTable, SearchSpace
 
+from ddp_core import CostTable, SearchSpace
 from ddp_vision.darts.genotypes import Genotype, cell_edges
 from ddp_vision.darts.operations import PRIMITIVES, build_op
 

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from ddp_core import CostTable, InfeasibleBudgetError, SearchSpace, solve_groups
 
+from ddp_core import CostTable, InfeasibleBudgetError, SearchSpace, solve_groups
 from ddp_vision.darts.genotypes import Genotype, cell_edges, genotype_to_dict
 from ddp_vision.darts.space import CELL_TYPES, decision_name
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ddp_core import Candidate, Decision, SearchSpace
-
 from ddp_vision.darts.genotypes import cell_edges
 from ddp_vision.darts.operations import PRIMITIVES, op_tag
 
