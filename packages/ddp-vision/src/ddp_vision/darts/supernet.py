@@ -75,8 +75,9 @@ class SearchCell(nn.Module):
 class DartsSupernet(nn.Module):
     """DARTS search network over :class:`DartsSupernetConfig`; weights shared by every sampled architecture."""
 
-    def __init__(self, config: DartsSupernetConfig = DartsSupernetConfig()):
+    def __init__(self, config: DartsSupernetConfig | None = None):
         super().__init__()
+        config = config or DartsSupernetConfig()
         self.config = config
         c_curr = config.stem_multiplier * config.channels
         self.stem = nn.Sequential(
