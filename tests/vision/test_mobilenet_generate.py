@@ -131,3 +131,12 @@ def test_generate_cli_reports_bad_requests(run_dir, capsys):
     assert "--latency-table" in capsys.readouterr().err
     assert cli(run_dir / "missing", ["--flops", "1"]) == 2
     assert cli(run_dir, []) == 2
+
+
+def test_finished_search_falls_back_to_the_full_space(run_dir, capsys):
+    state = json.loads((run_dir / "state.json").read_text())
+    assert max(sum(row) for row in state["distribution"]["live"]) == 1  # the fixture's search finished
+    assert cli(run_dir, ["--flops", "100", "--output-dir", str(run_dir / "fallback")]) == 0
+    assert "searched the full space" in capsys.readouterr().out
+    result = json.loads((run_dir / "fallback" / "eng.json").read_text())
+    assert result["full_space"] and len(result["pareto"]["points"]) > 1

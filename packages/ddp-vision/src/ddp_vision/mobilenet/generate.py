@@ -83,7 +83,8 @@ def generate_networks(
     latency_table : Path, optional
         A table written by ``tools/measure_latency.py``; required for ``latency_ms``.
     full_space : bool
-        Search every candidate instead of only the live (unpruned) ones.
+        Search every candidate instead of only the live (unpruned) ones. When the live space is a single
+        architecture (a finished search), the full space is searched anyway and the result carries a note.
     stage : int, optional
         Use θ after this many stages instead of the final θ.
     pareto_cost, points : str, int
@@ -96,6 +97,12 @@ def generate_networks(
     if "latency_ms" in budgets and "latency_ms" not in costs:
         raise ValueError("a latency budget needs --latency-table (measure it with tools/measure_latency.py)")
     requests = budget_requests(budgets)
+    note = None
+    if not full_space and int(distribution.live_counts.max()) == 1:
+        # a finished search leaves one live candidate per decision: the pruned space is a single network
+        full_space = True
+        note = ("the pruned space holds a single architecture (the search finished), so ENG searched the full "
+                "space, ranking pruned candidates by the θ they had when pruned; use --stage K for an earlier θ")
     answers = generate(space, distribution, costs, requests, live_only=not full_space)
     out = []
     for answer in answers:
@@ -104,7 +111,8 @@ def generate_networks(
     sweep = pareto_cost or next(iter(budgets))
     front = pareto_front(space, distribution, costs, sweep, points=points, live_only=not full_space)
     return {
-        "run_dir": str(run_dir), "full_space": full_space, "stage": stage, "answers": out, "costs": sorted(costs),
+        "run_dir": str(run_dir), "full_space": full_space, "stage": stage, "note": note, "answers": out,
+        "costs": sorted(costs),
         "pareto": {"cost": sweep, "points": [p.to_dict() for p in front]},
     }
 
@@ -190,5 +198,7 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
         budget_text = ", ".join(f"{k}<={v:g}" for k, v in a["budgets"].items())
         values = "  ".join(f"{a['costs'][n]:10.3f}" for n in names)
         print(f"{budget_text:<28}{a['expectation']:11.4f}  {values}  {a['network_path']}")
+    if result["note"]:
+        print(f"note: {result['note']}")
     print(f"Pareto front ({len(front)} points): {out_dir / f'pareto_{sweep}.png'}")
     return 0
