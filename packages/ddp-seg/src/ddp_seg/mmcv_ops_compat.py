@@ -33,9 +33,9 @@ __all__ = [
 STAND_IN_MODULE_FLAG = "__ddp_seg_stand_in__"
 FULL_MMCV_HINT = (
     "it needs mmcv's compiled extension, which the installed mmcv (mmcv-lite) does not have. Install full mmcv "
-    "with ops instead, e.g. `pip uninstall mmcv-lite && pip install 'mmcv==2.1.0'` (builds from source, "
-    "about an hour on a small CPU; see https://mmcv.readthedocs.io/en/latest/get_started/installation.html), "
-    "or choose a model that does not use this op."
+    "with ops instead: `pip uninstall mmcv-lite && pip install 'mmcv==2.1.0'` (on PyPI it builds from source, "
+    "over an hour on a small CPU, and its C++17 sources need torch <= 2.13; see "
+    "https://mmcv.readthedocs.io/en/latest/get_started/installation.html), or choose a model without this op."
 )
 
 

@@ -8,6 +8,7 @@ is a thin entry point to :func:`main`. There is no second training loop: the Run
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -59,6 +60,7 @@ def build_segmentor(cfg: Config) -> Any:
         The segmentor with its weights initialised (``init_weights`` called, as the Runner does).
     """
     from mmengine.config import ConfigDict
+    from mmengine.logging import MMLogger
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
@@ -67,7 +69,14 @@ def build_segmentor(cfg: Config) -> Any:
     scope = cfg.get("default_scope", "mmseg")
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(ConfigDict(cfg.model))
-    model.init_weights()
+    # init_weights logs one line per parameter outside a Runner; keep warnings, drop that listing.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     return model
 
 
