@@ -75,3 +75,20 @@ def test_search_report_adds_the_benchmark_row(tmp_path, benchmark, monkeypatch):
     row = json.loads((tmp_path / "result.json").read_text())["nas_bench_macro"]
     assert row["key"] == "22212220" and row["best_key"] == "22212220"
     assert row["supernet_rank_correlation"]["kendall_tau"] > 0.5  # one seed's accuracies rank like the mean
+
+
+def test_agrees_with_ddp_core_tabular_oracle_costs():
+    """ddp-core's numpy-only NAS-Bench-Macro oracle derives its own cost tables; both must agree exactly."""
+    import numpy as np
+
+    from ddp_core.tabular import macro_costs
+    from ddp_core.tabular import macro_space as tabular_space
+
+    core_space, ours = tabular_space(), macro_space()
+    assert [d.name for d in core_space.decisions] == ours.decision_names()
+    assert [d.candidate_names for d in core_space.decisions] == [tuple(n for n, _ in row) for row in ours.choices]
+    core = macro_costs()
+    tables = ours.cost_tables()
+    for core_name, our_name, scale in (("params", "params_m", 1e6), ("flops", "flops_m", 1e6)):
+        assert core[core_name].fixed == pytest.approx(tables[our_name].fixed * scale)
+        np.testing.assert_allclose(core[core_name].matrix(core_space), tables[our_name].matrix(core_space) * scale)

@@ -73,7 +73,7 @@ def macro_space(config: MacroSpaceConfig | None = None) -> LayerwiseSpace:
                 [(IDENTITY, identity), (MACRO_CANDIDATES[1], BlockConfig(width, stride, 3, 3)),
                  (MACRO_CANDIDATES[2], BlockConfig(width, stride, 5, 6))]
             )
-    return LayerwiseSpace(base, choices, kind="nas-bench-macro", options=config.to_dict())
+    return LayerwiseSpace(base, choices, kind="nas-bench-macro", options=config.to_dict(), decision_prefix="layer")
 
 
 def key_to_architecture(key: str) -> tuple[int, ...]:

@@ -42,12 +42,16 @@ class LayerwiseSpace:
         ``"mobilenet"`` or ``"nas-bench-macro"``; with ``options`` it rebuilds the space from metadata.
     options : dict
         The constructor arguments of the space (JSON-serialisable).
+    decision_prefix : str
+        Decisions are named ``<prefix><index>`` (``block00``...; NAS-Bench-Macro uses ``layer0``... as ddp-core's
+        tabular oracle does).
     """
 
     base: NetworkConfig
     choices: Sequence[Sequence[tuple[str, BlockConfig | None]]]
     kind: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    decision_prefix: str = "block"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "choices", tuple(tuple(c) for c in self.choices))
@@ -63,7 +67,8 @@ class LayerwiseSpace:
         return len(self.choices)
 
     def decision_names(self) -> list[str]:
-        return [f"block{e:02d}" for e in range(self.num_decisions)]
+        width = 2 if self.num_decisions > 10 else 1
+        return [f"{self.decision_prefix}{e:0{width}d}" for e in range(self.num_decisions)]
 
     def network_config(self, architecture: Sequence[int], name: str | None = None) -> NetworkConfig:
         """The standalone network of one architecture (one candidate index per decision)."""
