@@ -19,9 +19,9 @@ def _draw_cell(axis, pairs: list[tuple[str, int]], concat: list[int], title: str
     from matplotlib.patches import FancyArrowPatch
 
     steps = len(pairs) // 2
-    positions = {0: (0.0, 1.2), 1: (0.0, -1.2)}
+    positions = {0: (0.0, 1.7), 1: (0.0, -1.7)}
     for node in range(steps):
-        positions[node + 2] = (1.6 + 1.5 * node, 0.9 if node % 2 == 0 else -0.9)
+        positions[node + 2] = (1.7 + 1.5 * node, 0.6 if node % 2 == 0 else -0.6)
     output = (1.6 + 1.5 * steps + 0.3, 0.0)
     labels = {0: "$c_{k-2}$", 1: "$c_{k-1}$", **{n + 2: str(n) for n in range(steps)}}
 
@@ -30,7 +30,7 @@ def _draw_cell(axis, pairs: list[tuple[str, int]], concat: list[int], title: str
                   bbox={"boxstyle": "round,pad=0.35", "facecolor": colour, "edgecolor": "black"})
 
     axis.set_xlim(-0.6, output[0] + 0.6)
-    axis.set_ylim(-2.0, 2.0)
+    axis.set_ylim(-2.2, 2.2)
     to_display, to_data = axis.transData.transform, axis.transData.inverted().transform
     for position, (op, j) in enumerate(pairs):
         start, end = positions[j], positions[position // 2 + 2]
