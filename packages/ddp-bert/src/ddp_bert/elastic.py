@@ -18,6 +18,17 @@ from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 from ddp_bert.space import SubnetworkShape, TeacherShape
 
 
+def leading_rows(tensor: torch.Tensor, count: int) -> torch.Tensor:
+    """The first ``count`` rows; the tensor itself when that is all of it (its gradient then needs no
+    scatter into a zero-filled full-size buffer)."""
+    return tensor if count == tensor.shape[0] else tensor[:count]
+
+
+def leading_columns(tensor: torch.Tensor, count: int) -> torch.Tensor:
+    """The first ``count`` columns of a matrix (the matrix itself when that is all of it)."""
+    return tensor if count == tensor.shape[1] else tensor[:, :count]
+
+
 def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy for classification, mean squared error for a one-output regression (STS-B)."""
     if logits.shape[-1] == 1:
@@ -130,15 +141,12 @@ class ElasticBertForSequenceClassification(nn.Module):
         shape = subnetwork or self.full_shape()
         bert = self.model.bert
         hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        additive_mask = None
-        if attention_mask is not None:
-            keep = attention_mask[:, None, None, :].to(torch.bool)
-            additive_mask = torch.zeros(keep.shape, dtype=hidden.dtype, device=hidden.device)
-            additive_mask = additive_mask.masked_fill(~keep, torch.finfo(hidden.dtype).min)
+        # A boolean mask (True = attend) has no dtype to disagree with bf16/fp16 queries under autocast.
+        keep_mask = None if attention_mask is None else attention_mask[:, None, None, :].to(torch.bool)
         for index in range(shape.depth):
             layer = bert.encoder.layer[index]
             hidden = self._attention(
-                layer.attention, hidden, additive_mask, shape.num_heads[index],
+                layer.attention, hidden, keep_mask, shape.num_heads[index],
                 None if head_masks is None else head_masks[index],
             )
             hidden = self._feed_forward(
@@ -148,7 +156,7 @@ class ElasticBertForSequenceClassification(nn.Module):
         pooled = bert.pooler(hidden)
         return self.model.classifier(self.model.dropout(pooled))
 
-    def _attention(self, attention, hidden, additive_mask, num_heads, head_mask):
+    def _attention(self, attention, hidden, keep_mask, num_heads, head_mask):
         self_attention = attention.self
         output = attention.output
         if num_heads == 0:  # the block then adds only the output bias before its LayerNorm
@@ -159,16 +167,16 @@ class ElasticBertForSequenceClassification(nn.Module):
         batch, length, _ = hidden.shape
 
         def project(linear: nn.Linear) -> torch.Tensor:
-            result = F.linear(hidden, linear.weight[:kept], linear.bias[:kept])
+            result = F.linear(hidden, leading_rows(linear.weight, kept), leading_rows(linear.bias, kept))
             return result.view(batch, length, num_heads, head_size).transpose(1, 2)
 
         query, key, value = project(self_attention.query), project(self_attention.key), project(self_attention.value)
         dropout = self_attention.dropout.p if self.training else 0.0
-        context = F.scaled_dot_product_attention(query, key, value, attn_mask=additive_mask, dropout_p=dropout)
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=keep_mask, dropout_p=dropout)
         if head_mask is not None:
             context = context * head_mask.view(1, num_heads, 1, 1)
         context = context.transpose(1, 2).reshape(batch, length, kept)
-        projected = F.linear(context, output.dense.weight[:, :kept], output.dense.bias)
+        projected = F.linear(context, leading_columns(output.dense.weight, kept), output.dense.bias)
         return output.LayerNorm(output.dropout(projected) + hidden)
 
     @staticmethod
@@ -177,9 +185,9 @@ class ElasticBertForSequenceClassification(nn.Module):
         if width == 0:
             return output.LayerNorm(output.dropout(output.dense.bias.expand_as(hidden)) + hidden)
         inner = intermediate.intermediate_act_fn(
-            F.linear(hidden, intermediate.dense.weight[:width], intermediate.dense.bias[:width])
+            F.linear(hidden, leading_rows(intermediate.dense.weight, width), leading_rows(intermediate.dense.bias, width))
         )
         if neuron_mask is not None:
             inner = inner * neuron_mask
-        projected = F.linear(inner, output.dense.weight[:, :width], output.dense.bias)
+        projected = F.linear(inner, leading_columns(output.dense.weight, width), output.dense.bias)
         return output.LayerNorm(output.dropout(projected) + hidden)

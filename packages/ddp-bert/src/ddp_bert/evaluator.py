@@ -113,7 +113,8 @@ class BertSupernetEvaluator:
         self.optimizer_steps = 0
         self.last_loss = float("nan")
         self.last_metrics: dict[str, float] = {}
-        self._metric = load_metric(task)
+        with accelerator.main_process_first():  # evaluate copies the module into its cache: one writer
+            self._metric = load_metric(task)
 
     @property
     def elastic(self) -> ElasticBertForSequenceClassification:
