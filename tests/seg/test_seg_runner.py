@@ -68,15 +68,24 @@ def test_layerwise_config_trains_and_validates(tiny_cityscapes, tmp_path):
 
 @pytest.mark.slow
 def test_mmseg_wheel_train_script_runs_the_config(tiny_cityscapes, tmp_path):
-    """The documented command: mmseg's own tools/train.py (from its wheel) with --cfg-options."""
-    script = pathlib.Path(mmseg.__file__).parent / ".mim" / "tools" / "train.py"
-    assert script.is_file(), "mmseg's wheel ships tools/train.py under mmseg/.mim/"
+    """The documented commands: mmseg's own tools/train.py and tools/test.py (from its wheel) with --cfg-options."""
+    tools = pathlib.Path(mmseg.__file__).parent / ".mim" / "tools"
+    assert (tools / "train.py").is_file(), "mmseg's wheel ships tools/train.py under mmseg/.mim/"
     options = overrides_as_cli({**tiny_overrides(tiny_cityscapes, 2), **SMALL_DARTS})
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, str(script), str(DARTS_CONFIG), "--work-dir", str(tmp_path), "--cfg-options", *options],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+
+    def run(*args):
+        result = subprocess.run([sys.executable, *map(str, args), "--cfg-options", *options], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    trained = run(tools / "train.py", DARTS_CONFIG, "--work-dir", tmp_path)
     assert (tmp_path / "iter_2.pth").is_file()
-    assert re.search(r"Iter\(val\).*mIoU: \d", result.stdout + result.stderr), "validation must report mIoU"
+    val = re.search(r"Iter\(val\).*mIoU: ([\d.]+)", trained)
+    assert val, "validation must report mIoU"
+    # test.py loads the checkpoint with torch's weights_only loader (ddp_seg's allow-list) and scores the
+    # same images with the same weights: the same mIoU
+    tested = run(tools / "test.py", DARTS_CONFIG, tmp_path / "iter_2.pth", "--work-dir", tmp_path / "test")
+    test = re.search(r"Iter\(test\).*mIoU: ([\d.]+)", tested)
+    assert test and test.group(1) == val.group(1)
