@@ -71,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage-depths", default=None, help="blocks per stage, e.g. 4,4,4,4,4,1 (the paper's)")
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--val-fraction", type=float, default=0.5, help="part of the training set held out to score")
-    training = parser.add_argument_group("supernet training")
-    training.add_argument("--batch-size", type=int, default=256, help="global batch across processes")
-    training.add_argument("--eval-batch-size", type=int, default=512)
-    training.add_argument("--lr", type=float, default=0.1)
-    training.add_argument("--min-lr", type=float, default=0.001)
-    training.add_argument("--weight-decay", type=float, default=4e-5)
+    # defaults: the paper's search settings, used for CIFAR-10 and, unchanged, for the ImageNet layer-wise search
+    training = parser.add_argument_group("supernet training (paper defaults)")
+    training.add_argument("--batch-size", type=int, default=512, help="global batch across processes")
+    training.add_argument("--eval-batch-size", type=int, default=1024)
+    training.add_argument("--lr", type=float, default=0.025, help="cosine-annealed over the whole search")
+    training.add_argument("--min-lr", type=float, default=0.0)
+    training.add_argument("--weight-decay", type=float, default=3e-4)
     training.add_argument("--steps-per-unit", type=int, default=None, help="batches per sample (default: one epoch)")
     training.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     training.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is visible")
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     accelerator.end_training()
     if accelerator.is_main_process:
         records = [(r.architecture, r.score) for r in result.record.records]
-        report_result(args.run_dir, layerwise, result.architecture, records)
+        report_result(args.run_dir, layerwise, result.architecture, records, dataset=splits.name)
     return 0
 
 
@@ -146,10 +147,11 @@ def report_result(
     layerwise: LayerwiseSpace,
     architecture: tuple[int, ...],
     records: list[tuple[tuple[int, ...], float]] = (),
+    dataset: str = "cifar10",
 ) -> None:
     """Print the most likely architecture and write ``result.json`` with its costs.
 
-    For NAS-Bench-Macro on CIFAR-10 shapes (10 classes, 32 px) it adds the benchmark's row of the answer and
+    For NAS-Bench-Macro searched on CIFAR-10 (10 classes, 32 px) it adds the benchmark's row of the answer and
     Kendall's tau between the supernet scores recorded during the search and the benchmark's accuracies.
     """
     from ddp_vision.mobilenet.config import write_json_atomic
@@ -159,7 +161,8 @@ def report_result(
     cost = network_cost(config)
     report: dict[str, Any] = {"architecture": list(architecture), "candidates": config.extra["candidates"],
                               "flops_m": cost.flops_m, "params_m": cost.params_m, "network": config.to_dict()}
-    if layerwise.kind == "nas-bench-macro" and layerwise.base.num_classes == 10 and layerwise.base.resolution == 32:
+    on_cifar10 = dataset == "cifar10" and layerwise.base.num_classes == 10 and layerwise.base.resolution == 32
+    if layerwise.kind == "nas-bench-macro" and on_cifar10:
         from ddp_vision.macro.benchmark import NasBenchMacro
         from ddp_vision.macro.space import architecture_to_key
 
