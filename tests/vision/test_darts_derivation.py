@@ -28,7 +28,7 @@ def pruned_state(space, seed):
 def brute_force(space, theta, live, tables, budget, steps):
     """Every cell graph of both cells, every pair: the best total θ within the budget."""
     per_cell = []
-    for offset, cell in ((0, "normal"), (len(cell_edges(steps)), "reduce")):
+    for offset in (0, len(cell_edges(steps))):
         options = []
         for structure in itertools.product(*[itertools.combinations(range(n + 2), 2) for n in range(steps)]):
             depth = [0, 0]

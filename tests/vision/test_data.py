@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from ddp_vision.data import (
     Augmentation,
     BatchStream,

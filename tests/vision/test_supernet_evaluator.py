@@ -1,5 +1,6 @@
 import torch
 import torch.nn as nn
+
 from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig
 
 
