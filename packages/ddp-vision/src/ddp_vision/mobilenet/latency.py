@@ -32,22 +32,31 @@ TABLE_FORMAT = "ddpnas.latency_table/1"
 def time_module_ms(
     module: nn.Module, example: torch.Tensor, repeats: int = 30, warmup: int = 5
 ) -> float:
-    """Median wall-clock milliseconds of ``module(example)`` over ``repeats`` runs, warm-up excluded."""
+    """Median wall-clock milliseconds of ``module(example)`` over ``repeats`` runs, warm-up excluded.
+
+    Denormal floats are flushed to zero while timing (and the setting reset to PyTorch's default after).
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
     module.eval()
     cuda = example.device.type == "cuda"
     samples = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize(example.device)
-            start = time.perf_counter()
-            module(example)
-            if cuda:
-                torch.cuda.synchronize(example.device)
-            if i >= warmup:
-                samples.append((time.perf_counter() - start) * 1e3)
+    # Untrained networks shrink activations into denormal floats deep in the body, which slow CPUs several-fold
+    # and would make whole networks look much slower than their blocks; trained networks do not do this.
+    torch.set_flush_denormal(True)
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + repeats):
+                if cuda:
+                    torch.cuda.synchronize(example.device)
+                start = time.perf_counter()
+                module(example)
+                if cuda:
+                    torch.cuda.synchronize(example.device)
+                if i >= warmup:
+                    samples.append((time.perf_counter() - start) * 1e3)
+    finally:
+        torch.set_flush_denormal(False)
     return float(statistics.median(samples))
 
 
