@@ -120,7 +120,7 @@ class DDPNASBackbone(BaseModule):
             )
             init_cfg = dict(type="Pretrained", checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
-        self.network = build_vision_network(model_name, **dict(model_kwargs or {}))
+        self.network = build_vision_network(model_name, **_plain(dict(model_kwargs or {})))
         for name in head_modules:
             if hasattr(self.network, name):
                 delattr(self.network, name)
@@ -358,9 +358,14 @@ def _layerwise_factory(
 
 
 def _plain(value: Any) -> Any:
-    """Turn mmengine ``ConfigDict``/list values into plain dicts and lists (dataclass builders expect them)."""
+    """Turn mmengine ``ConfigDict`` values into plain dicts, lists and tuples (dataclass builders expect them).
+
+    Named tuples (a ``Genotype``) and other objects pass through unchanged.
+    """
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [_plain(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_plain(v) for v in value)
     return value
