@@ -1,0 +1,257 @@
+"""Train a DARTS evaluation network from a genotype (behind ``tools/train_darts.py``).
+
+Defaults are DARTS' CIFAR-10 recipe: 20 cells of 36 channels, 600 epochs, batch 96, SGD 0.025 cosine,
+momentum 0.9, weight decay 3e-4, auxiliary head weight 0.4, drop path 0.2 (ramped linearly), cutout 16,
+gradient clip 5. ``--network imagenet`` switches to the mobile setting (14 cells, 48 channels). On the
+digits default a couple of epochs of a small network make a smoke run. Training runs through accelerate
+(CPU, one GPU with bf16/channels_last, several GPUs with ``accelerate launch``), logs to TensorBoard,
+checkpoints every epoch (``--resume OUTPUT_DIR``) and writes ``metrics.json`` and ``training_curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ddp_core import write_json_atomic
+from ddp_vision.darts.costs import EvalNetworkSpec, network_costs
+from ddp_vision.darts.genotypes import (
+    PUBLISHED_GENOTYPES,
+    Genotype,
+    format_genotype,
+    genotype_from_dict,
+    parse_genotype,
+)
+from ddp_vision.data import DATASET_NAMES, Augmentation, BatchStream, load_splits
+from ddp_vision.supernet_evaluator import atomic_torch_save, make_accelerator
+
+__all__ = ["build_parser", "load_genotype", "main"]
+
+DATASET_PRESETS = {
+    "cifar10": {"batch_size": 96, "cutout": 16, "image_size": 32},
+    "digits": {"batch_size": 64, "cutout": 0, "image_size": 8},
+    "image_folder": {"batch_size": 128, "cutout": 0, "image_size": 224},
+    "synthetic": {"batch_size": 16, "cutout": 0, "image_size": 8},
+}
+
+
+def load_genotype(text: str) -> Genotype:
+    """A genotype from a run directory (its ``genotype.json``), a ``.json``/``.txt`` file, or text/name."""
+    stripped = text.strip()
+    if stripped.startswith(("Genotype(", "{")) or stripped in PUBLISHED_GENOTYPES:
+        return parse_genotype(stripped)
+    path = pathlib.Path(stripped)
+    if path.is_dir():
+        path = path / "genotype.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: run tools/generate.py on that run directory first")
+    if path.is_file():
+        content = path.read_text()
+        if path.suffix == ".json":
+            data = json.loads(content)
+            return genotype_from_dict(data.get("genotype", data))
+        return parse_genotype(content)
+    raise ValueError(
+        f"--genotype {text!r} is neither a file, a run directory, a published name ({', '.join(PUBLISHED_GENOTYPES)}) "
+        "nor Genotype(...) text / JSON"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tools/train_darts.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--genotype", default="DARTS_V2",
+                        help="published name, Genotype(...) text, JSON, a file, or a search run directory")
+    parser.add_argument("--network", choices=("cifar", "imagenet"), default="cifar")
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
+    parser.add_argument("--data-dir", type=pathlib.Path, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--channels", type=int, default=None, help="default 36 (cifar) / 48 (imagenet)")
+    parser.add_argument("--layers", type=int, default=None, help="default 20 (cifar) / 14 (imagenet)")
+    parser.add_argument("--epochs", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=0.025)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=3e-4)
+    parser.add_argument("--auxiliary-weight", type=float, default=0.4, help="0 turns the auxiliary head off")
+    parser.add_argument("--drop-path", type=float, default=0.2)
+    parser.add_argument("--cutout", type=int, default=None, help="cutout length (0: off)")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="DARTS uses 0.1 on ImageNet")
+    parser.add_argument("--grad-clip", type=float, default=5.0)
+    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", type=pathlib.Path, default=None)
+    parser.add_argument("--resume", type=pathlib.Path, default=None, metavar="OUTPUT_DIR")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+class _TrainingForward(nn.Module):
+    """Routes ``forward`` to ``forward_train`` so DDP sees (and synchronises) the auxiliary head too."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor):
+        return self.network.forward_train(x)
+
+
+def _plot_curves(history: list[dict], path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    left.plot(epochs, [h["train_loss"] for h in history], marker="o")
+    left.set(xlabel="epoch", ylabel="training loss")
+    right.plot(epochs, [h["train_accuracy"] for h in history], marker="o", label="train")
+    right.plot(epochs, [h["test_accuracy"] for h in history], marker="o", label="test")
+    right.set(xlabel="epoch", ylabel="top-1 accuracy", ylim=(0, 1))
+    right.legend()
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train (or resume) an evaluation network; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.resume is not None:
+        saved = json.loads((args.resume / "train_args.json").read_text())
+        args = build_parser().parse_args(saved["argv"] + ["--resume", str(args.resume)])
+        output_dir = args.resume
+    else:
+        output_dir = args.output_dir or pathlib.Path("runs") / f"train-darts-{time.strftime('%Y%m%d-%H%M%S')}"
+    preset = DATASET_PRESETS[args.dataset]
+    image_size = args.image_size or preset["image_size"]
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    genotype = load_genotype(args.genotype)
+    splits = load_splits(args.dataset, args.data_dir, image_size, val_fraction=0.0, seed=args.seed)
+    if splits.test is None:
+        print("error: the dataset has no test split to evaluate on", file=sys.stderr)
+        return 2
+    base = EvalNetworkSpec() if args.network == "cifar" else EvalNetworkSpec.imagenet()
+    spec = dataclasses.replace(
+        base, channels=args.channels or base.channels, layers=args.layers or base.layers,
+        num_classes=splits.num_classes, in_channels=splits.in_channels, image_size=splits.image_size,
+    )
+    accelerator = make_accelerator(args.mixed_precision, log_dir=output_dir, cpu=args.cpu)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if args.resume is None:
+            raw = list(argv) if argv is not None else sys.argv[1:]
+            write_json_atomic(output_dir / "train_args.json", {"argv": raw})
+    torch.manual_seed(args.seed)
+    network = spec.build(genotype, auxiliary=args.auxiliary_weight > 0)
+    costs = network_costs(network, spec.image_size, spec.in_channels)
+    channels_last = accelerator.device.type == "cuda"
+    if channels_last:
+        torch.backends.cudnn.benchmark = True
+        network = network.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(network.parameters(), lr=args.learning_rate, momentum=args.momentum,
+                                weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    model, optimizer = accelerator.prepare(_TrainingForward(network), optimizer)
+    augmentation = dataclasses.replace(splits.train_augmentation, cutout_length=(
+        args.cutout if args.cutout is not None else preset["cutout"]))
+    stream_args = dict(mean=splits.mean, std=splits.std, device=accelerator.device, channels_last=channels_last,
+                       process_index=accelerator.process_index, num_processes=accelerator.num_processes)
+    train_stream = BatchStream(splits.train, args.batch_size or preset["batch_size"], shuffle=True,
+                               augmentation=augmentation, seed=args.seed, **stream_args)
+    test_stream = BatchStream(splits.test, 512, shuffle=False, augmentation=Augmentation(), **stream_args)
+    history, start_epoch = [], 0
+    checkpoint = output_dir / "checkpoint.pt"
+    if args.resume is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        train_stream.load_state_dict(state["train_stream"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start_epoch = state["history"], state["epoch"]
+    accelerator.init_trackers("tensorboard", config={"epochs": args.epochs, "channels": spec.channels,
+                                                     "layers": spec.layers, "dataset": args.dataset})
+    main_process = accelerator.is_main_process
+    if main_process:
+        print(f"training {format_genotype(genotype)}\n{spec.kind} network: {costs['params_m']:.3f}M params, "
+              f"{costs['flops_m']:.1f}M MACs, {len(splits.train)} training images, {args.epochs} epochs")
+    for epoch in range(start_epoch, args.epochs):
+        network.drop_path_probability = args.drop_path * epoch / args.epochs
+        model.train()
+        totals = torch.zeros(3, device=accelerator.device, dtype=torch.float64)
+        bar = tqdm(train_stream.take(), total=train_stream.batches_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}",
+                   leave=False, disable=args.no_progress or not main_process)
+        for images, labels in bar:
+            with accelerator.autocast():
+                logits, aux = model(images)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=args.label_smoothing)
+                if aux is not None:
+                    loss = loss + args.auxiliary_weight * F.cross_entropy(aux.float(), labels,
+                                                                          label_smoothing=args.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if args.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            totals += torch.stack([loss.detach().double() * labels.shape[0],
+                                   (logits.argmax(1) == labels).sum().double(),
+                                   torch.tensor(labels.shape[0], device=accelerator.device, dtype=torch.float64)])
+        scheduler.step()
+        totals = accelerator.reduce(totals, reduction="sum")
+        test_accuracy = _evaluate(network, test_stream, accelerator)
+        record = {"epoch": epoch + 1, "train_loss": float(totals[0] / totals[2]),
+                  "train_accuracy": float(totals[1] / totals[2]), "test_accuracy": test_accuracy,
+                  "learning_rate": scheduler.get_last_lr()[0]}
+        history.append(record)
+        accelerator.log({f"train/{k}": v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
+        if main_process:
+            print(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, train {record['train_accuracy']:.4f}, "
+                  f"test {test_accuracy:.4f}")
+            atomic_torch_save({"model": accelerator.unwrap_model(model).network.state_dict(),
+                               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                               "train_stream": train_stream.state_dict(), "torch_rng": torch.get_rng_state(),
+                               "history": history, "epoch": epoch + 1}, checkpoint)
+    accelerator.end_training()
+    if main_process and history:
+        atomic_torch_save({"model": network.state_dict(), "genotype": format_genotype(genotype),
+                           "network": spec.to_dict()}, output_dir / "model.pt")
+        write_json_atomic(output_dir / "metrics.json", {
+            "genotype": format_genotype(genotype), "network": spec.to_dict(), **costs,
+            "final_test_accuracy": history[-1]["test_accuracy"], "history": history,
+        })
+        _plot_curves(history, output_dir / "training_curves.png")
+        print(f"test accuracy {history[-1]['test_accuracy']:.4f}; wrote {output_dir}/metrics.json, model.pt, "
+              "training_curves.png")
+    return 0
+
+
+@torch.no_grad()
+def _evaluate(network: nn.Module, stream: BatchStream, accelerator) -> float:
+    """Top-1 accuracy on the test split, eval mode, summed over processes."""
+    network.eval()
+    counts = torch.zeros(2, device=accelerator.device, dtype=torch.float64)
+    for images, labels in stream.take():
+        with accelerator.autocast():
+            logits = network(images)
+        counts += torch.stack([(logits.argmax(1) == labels).sum().double(),
+                               torch.tensor(labels.shape[0], device=accelerator.device, dtype=torch.float64)])
+    counts = accelerator.reduce(counts, reduction="sum")
+    return float(counts[0] / counts[1].clamp_min(1))
