@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from conftest import DARTS_CONFIG
 from mmengine.config import ConfigDict
@@ -86,3 +87,19 @@ def test_command_line_writes_json(tmp_path, capsys):
     assert data["input_hw"] == [64, 128]
     assert abs(data["flops_g"] - sum(p["flops_g"] for p in data["parts"].values())) < 1e-12
     assert "total (inference)" in capsys.readouterr().out
+
+
+def test_head_channel_mismatch_names_the_fix():
+    from ddp_seg.training import build_segmentor, check_head_channels, load_config
+
+    cfg = load_config(DARTS_CONFIG, {"model.backbone.channels": 8, "model.backbone.layers": 5})
+    with pytest.raises(ValueError, match=r"model\.decode_head\.in_channels=\[256, 512\] .*\[64, 128\].*"
+                                         r"--cfg-options model\.decode_head\.in_channels=\[64,128\]"):
+        build_segmentor(cfg)
+    check_head_channels(cfg.model | {"decode_head": dict(in_index=2, in_channels=128), "auxiliary_head": None},
+                        [32, 64, 128])
+    with pytest.raises(ValueError, match=r"auxiliary_head\.1\.in_channels=16"):
+        check_head_channels({"auxiliary_head": [dict(in_index=0, in_channels=32), dict(in_index=1, in_channels=16)]},
+                            [32, 64, 128])
+    with pytest.raises(ValueError, match="returns 3 maps"):
+        check_head_channels({"decode_head": dict(in_index=[1, 3], in_channels=[64, 128])}, [32, 64, 128])

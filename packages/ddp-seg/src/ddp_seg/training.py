@@ -16,7 +16,7 @@ from typing import Any
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["build_runner", "build_segmentor", "load_config", "main", "parse_args"]
+__all__ = ["build_runner", "build_segmentor", "check_head_channels", "load_config", "main", "parse_args"]
 
 
 def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -46,6 +46,54 @@ def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] |
     return cfg
 
 
+def check_head_channels(model_cfg: Mapping[str, Any], backbone_out_channels: Sequence[int]) -> None:
+    """Check that each head's ``in_channels`` matches the backbone maps it reads (``in_index``).
+
+    A searched network changes the backbone's widths; without this check a mismatch surfaces as a convolution
+    shape error deep inside the head.
+
+    Parameters
+    ----------
+    model_cfg:
+        The config's ``model`` dict (``decode_head``, optional ``auxiliary_head`` dict or list of dicts).
+    backbone_out_channels:
+        The built backbone's ``out_channels``.
+
+    Raises
+    ------
+    ValueError
+        Naming the head, what it says, what the backbone gives, and the ``--cfg-options`` that fixes it.
+    """
+    if model_cfg.get("neck"):
+        return  # a neck changes the widths the heads see
+    heads: list[tuple[str, Mapping[str, Any]]] = []
+    for key in ("decode_head", "auxiliary_head"):
+        value = model_cfg.get(key)
+        if isinstance(value, Mapping):
+            heads.append((key, value))
+        elif isinstance(value, (list, tuple)):
+            heads.extend((f"{key}.{i}", head) for i, head in enumerate(value))
+    out_channels = [int(c) for c in backbone_out_channels]
+    for name, head in heads:
+        index, declared = head.get("in_index", -1), head.get("in_channels")
+        if declared is None:
+            continue
+        try:
+            expected: Any = [out_channels[i] for i in index] if isinstance(index, (list, tuple)) else out_channels[index]
+        except IndexError:
+            raise ValueError(
+                f"model.{name}.in_index={index} but the backbone returns {len(out_channels)} maps "
+                f"(out_channels {out_channels})"
+            ) from None
+        normalized = list(declared) if isinstance(declared, (list, tuple)) else declared
+        if normalized != expected:
+            value = str(expected).replace(" ", "")
+            raise ValueError(
+                f"model.{name}.in_channels={declared} but the backbone's maps at in_index={index} have {expected} "
+                f"channels (backbone out_channels {out_channels}); fix: --cfg-options model.{name}.in_channels={value}"
+            )
+
+
 def build_segmentor(cfg: Config) -> Any:
     """Build ``cfg.model`` (e.g. an ``EncoderDecoder``) in mmseg's registry scope, outside a Runner.
 
@@ -58,6 +106,11 @@ def build_segmentor(cfg: Config) -> Any:
     -------
     torch.nn.Module
         The segmentor with its weights initialised (``init_weights`` called, as the Runner does).
+
+    Raises
+    ------
+    ValueError
+        If a head's ``in_channels`` does not match a DDPNAS backbone's ``out_channels``.
     """
     from mmengine.config import ConfigDict
     from mmengine.logging import MMLogger
@@ -69,6 +122,9 @@ def build_segmentor(cfg: Config) -> Any:
     scope = cfg.get("default_scope", "mmseg")
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(ConfigDict(cfg.model))
+    out_channels = getattr(getattr(model, "backbone", None), "out_channels", None)
+    if out_channels is not None:
+        check_head_channels(cfg.model, out_channels)
     # init_weights logs one line per parameter outside a Runner; keep warnings, drop that listing.
     logger = MMLogger.get_current_instance()
     level = logger.level
@@ -125,9 +181,12 @@ def build_runner(
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
     cfg.resume = resume
-    if "runner_type" in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    out_channels = getattr(getattr(model, "backbone", None), "out_channels", None)
+    if out_channels is not None:
+        check_head_channels(cfg.model, out_channels)
+    return runner
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
