@@ -103,3 +103,11 @@ def test_head_channel_mismatch_names_the_fix():
                             [32, 64, 128])
     with pytest.raises(ValueError, match="returns 3 maps"):
         check_head_channels({"decode_head": dict(in_index=[1, 3], in_channels=[64, 128])}, [32, 64, 128])
+
+
+def test_command_line_reports_config_errors(capsys):
+    status = main([str(DARTS_CONFIG), "--shape", "64", "128", "--cfg-options", "model.backbone.channels=8",
+                   "model.backbone.layers=5"])
+    assert status == 2
+    assert "fix: --cfg-options model.decode_head.in_channels=[64,128]" in capsys.readouterr().err
+    assert main(["/no/such/config.py"]) == 2

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pathlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -277,8 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ddp_seg.training import build_segmentor, load_config
 
-    model = build_segmentor(load_config(args.config, args.cfg_options))
-    report = segmentor_complexity(model, height, width)
+    try:
+        model = build_segmentor(load_config(args.config, args.cfg_options))
+        report = segmentor_complexity(model, height, width)
+    except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(report.format_table())
     if args.json is not None:
         _write_json_atomic(args.json, report.to_dict())

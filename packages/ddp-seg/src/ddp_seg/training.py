@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import pathlib
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -211,14 +212,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train from the command line; returns the process exit status."""
     args = parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    cfg = load_config(args.config, args.cfg_options)
-    runner = build_runner(
-        cfg,
-        work_dir=args.work_dir,
-        resume=args.resume,
-        amp=args.amp,
-        launcher=args.launcher,
-        config_path=args.config,
-    )
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        runner = build_runner(
+            cfg,
+            work_dir=args.work_dir,
+            resume=args.resume,
+            amp=args.amp,
+            launcher=args.launcher,
+            config_path=args.config,
+        )
+    except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     runner.train()
     return 0
