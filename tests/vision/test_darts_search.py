@@ -86,3 +86,19 @@ def test_killed_search_resumes_to_the_same_theta(tmp_path, finished_run):
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     np.testing.assert_array_equal(final_theta(run_dir), final_theta(finished_run))
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_under_accelerate_launch_finish_one_run(tmp_path):
+    run_dir = tmp_path / "two"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         str(ROOT / "tools" / "search_darts.py"), *TINY, "--run-dir", str(run_dir), "--budget", "none"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["counters"]["finished"] and state["counters"]["steps"] == 33
+    assert out.stdout.count("search: 33 architectures trained") == 1  # only the main process reports
