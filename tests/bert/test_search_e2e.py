@@ -125,3 +125,28 @@ def test_finetune_reports_the_dev_metric(minilm_run, glue_dir, tmp_path):
     results = json.loads(results_path.read_text())
     assert results["dev_split"] == "validation" and results["dev_examples"] == 24
     assert 0.0 <= results["metrics"]["accuracy"] <= 1.0 and results["steps"] == 3
+
+
+@pytest.mark.slow
+def test_generate_latency_budget_and_infeasible_budgets(minilm_run, tmp_path):
+    run_dir, _ = minilm_run
+    table_path = tmp_path / "latency.json"
+    output = tmp_path / "eng_latency.json"
+    args = ["--params-m", "20", "--latency-table", str(table_path), "--latency-seq-len", "16", "--output", str(output)]
+    assert generate_cli(run_dir, args + ["--latency-ms", "1000"]) == 0
+    table = json.loads(table_path.read_text())
+    assert table["name"] == "latency_ms" and table["measured_on"]["seq_len"] == 16
+    heads = table["measured_on"]["attention_ms"]
+    assert set(heads) == {"4", "8", "12"} and all(value > 0 for value in heads.values())
+    loose = json.loads(output.read_text())
+    assert loose["costs"]["latency_ms"] <= 1000 and loose["costs"]["params_m"] <= 20
+    # The table now exists and is reused; a budget just above the cheapest one forces a smaller network.
+    tight_budget = loose["costs"]["latency_ms"] * 0.8
+    try:
+        generate_cli(run_dir, args + ["--latency-ms", str(tight_budget)])
+    except SystemExit as error:  # infeasible: the message names the smallest achievable latency
+        assert "smallest achievable latency_ms" in str(error)
+    else:
+        assert json.loads(output.read_text())["costs"]["latency_ms"] <= tight_budget
+    with pytest.raises(SystemExit, match="smallest achievable params_m"):
+        generate_cli(run_dir, ["--params-m", "1", "--output", str(output)])
