@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from conftest import DARTS_CONFIG
 from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
+from seg_test_configs import DARTS_CONFIG
 from torch import nn
 
 import ddp_seg  # noqa: F401

@@ -9,7 +9,7 @@ import sys
 import mmseg
 import pytest
 import torch
-from conftest import DARTS_CONFIG, LAYERWISE_CONFIG, REPO_ROOT, overrides_as_cli, tiny_overrides
+from seg_test_configs import DARTS_CONFIG, LAYERWISE_CONFIG, REPO_ROOT, overrides_as_cli, tiny_overrides
 
 from ddp_seg.training import build_runner, load_config
 
