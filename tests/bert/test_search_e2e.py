@@ -150,3 +150,17 @@ def test_generate_latency_budget_and_infeasible_budgets(minilm_run, tmp_path):
         assert json.loads(output.read_text())["costs"]["latency_ms"] <= tight_budget
     with pytest.raises(SystemExit, match="smallest achievable params_m"):
         generate_cli(run_dir, ["--params-m", "1", "--output", str(output)])
+
+
+@pytest.mark.parametrize("task", ["stsb", "mnli"])
+def test_tiny_search_on_regression_and_three_way_tasks(task, tiny_bert_dir, glue_dir, tmp_path):
+    run_dir = tmp_path / task
+    args = tiny_search_args(tiny_bert_dir, glue_dir, run_dir)
+    args[args.index("rte")] = task
+    assert search_main(args + ["--depths", "2,4", "--ffn-widths", "16,64", "--heads", "2,4"]) == 0
+    result = json.loads((run_dir / "search_result.json").read_text())
+    expected = {"stsb": {"pearson", "spearmanr"}, "mnli": {"accuracy"}}[task]
+    assert set(result["score_split_metrics"]) == expected
+    assert result["search_metric"] in expected
+    space = json.loads((run_dir / "space.json").read_text())
+    assert space["metadata"]["num_labels"] == (1 if task == "stsb" else 3)
