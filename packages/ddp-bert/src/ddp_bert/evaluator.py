@@ -52,9 +52,11 @@ class BatchStream:
         return batch
 
     def state_dict(self) -> dict[str, int]:
+        """The epoch and the number of batches already taken from it."""
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a :meth:`state_dict` (the next batch skips what was taken)."""
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._iterator = None
 

@@ -17,6 +17,7 @@ class TqdmProgress:
         self.bar: tqdm | None = None
 
     def on_sample(self, search, event: dict) -> None:
+        """Advance the bar by one trained architecture."""
         if self.bar is None:
             self.bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, desc="search",
                             unit="arch", disable=self.disable)
@@ -26,6 +27,7 @@ class TqdmProgress:
         self.bar.set_postfix(stage=event["stage"], score=f"{event['score']:.4f}", loss=f"{loss:.4f}")
 
     def on_stage_end(self, search, info: dict) -> None:
+        """Print what the stage pruned."""
         if self.disable:
             return
         pruned = ", ".join(f"{p['decision']}:{p['candidate']}" for p in info["pruned"])
@@ -33,6 +35,7 @@ class TqdmProgress:
         tqdm.write(f"stage {info['stage']} done (Theorem-3 bound {info['max_bound']:.3g}): {action}")
 
     def on_end(self, search, result) -> None:
+        """Close the bar."""
         if self.bar is not None:
             self.bar.close()
 
@@ -50,6 +53,7 @@ class JsonlLogger:
             stream.write(json.dumps(record) + "\n")
 
     def on_sample(self, search, event: dict) -> None:
+        """Log one trained architecture: score, loss, every metric."""
         record = {key: value for key, value in event.items() if key != "architecture"}
         record.update(
             kind="sample", time=time.time(), architecture=list(event["architecture"]),
@@ -59,5 +63,6 @@ class JsonlLogger:
         self._write(record)
 
     def on_stage_end(self, search, info: dict) -> None:
+        """Log a stage's pruning."""
         self._write({"kind": "stage", "time": time.time(), "stage": info["stage"], "pruned": info["pruned"],
                      "max_bound": info["max_bound"], "postponed": info["postponed"]})
