@@ -47,8 +47,10 @@ def count_macs(module: nn.Module, input_shape: tuple[int, ...], forward=None) ->
             handles.append(layer.register_forward_hook(conv_hook))
         elif isinstance(layer, nn.Linear):
             handles.append(layer.register_forward_hook(linear_hook))
-    was_training = module.training
+    was_training, threads = module.training, torch.get_num_threads()
     module.eval()
+    # batch-1 passes of tiny layers: threading only adds overhead (and stalls badly on busy machines)
+    torch.set_num_threads(1)
     try:
         x = torch.zeros(1, *input_shape[1:]) if len(input_shape) == 4 else torch.zeros(1, *input_shape)
         (forward or module)(x)
@@ -56,6 +58,7 @@ def count_macs(module: nn.Module, input_shape: tuple[int, ...], forward=None) ->
         for handle in handles:
             handle.remove()
         module.train(was_training)
+        torch.set_num_threads(threads)
     return total
 
 
