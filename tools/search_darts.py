@@ -2,7 +2,7 @@
 """DDPNAS on the DARTS cell space. No arguments: a real search on scikit-learn digits (CPU, minutes).
 
     python tools/search_darts.py                                   # digits default
-    python tools/search_darts.py --dataset cifar10 --data-dir data/cifar10 --mixed-precision bf16
+    python tools/search_darts.py --dataset cifar10 --data-dir data/cifar10
     accelerate launch tools/search_darts.py --dataset cifar10 --data-dir data/cifar10   # several GPUs
     python tools/search_darts.py --resume runs/darts-digits-...    # continue after a kill
 

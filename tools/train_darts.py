@@ -2,7 +2,7 @@
 """Train a DARTS evaluation network from a genotype (DARTS' CIFAR-10 recipe by default).
 
     python tools/train_darts.py --genotype runs/darts-digits-... --epochs 3 --channels 16 --layers 8   # digits smoke run
-    python tools/train_darts.py --genotype DARTS_V2 --dataset cifar10 --data-dir data/cifar10 --mixed-precision bf16
+    python tools/train_darts.py --genotype DARTS_V2 --dataset cifar10 --data-dir data/cifar10
     accelerate launch tools/train_darts.py --genotype "Genotype(...)" --dataset cifar10 --data-dir data/cifar10
     python tools/train_darts.py --resume runs/train-darts-...
 

@@ -73,11 +73,15 @@ def make_accelerator(mixed_precision: str = "no", log_dir: str | os.PathLike | N
     """An ``accelerate.Accelerator`` fit for single-path supernets.
 
     Unused parameters are expected (only the sampled ops run), so DDP is told to look for them; with
-    ``log_dir`` TensorBoard logging goes through accelerate's trackers.
+    ``log_dir`` TensorBoard logging goes through accelerate's trackers. ``mixed_precision="auto"`` means bf16
+    autocast on a CUDA GPU that supports it and full precision elsewhere.
     """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    if mixed_precision == "auto":
+        gpu = not cpu and torch.cuda.is_available()
+        mixed_precision = "bf16" if gpu and torch.cuda.is_bf16_supported() else "no"
     return Accelerator(
         mixed_precision=mixed_precision,
         cpu=cpu,

@@ -19,9 +19,9 @@ def _draw_cell(axis, pairs: list[tuple[str, int]], concat: list[int], title: str
     from matplotlib.patches import FancyArrowPatch
 
     steps = len(pairs) // 2
-    positions = {0: (0.0, 1.7), 1: (0.0, -1.7)}
+    positions = {0: (0.0, 1.0), 1: (0.0, -1.0)}
     for node in range(steps):
-        positions[node + 2] = (1.7 + 1.5 * node, 0.6 if node % 2 == 0 else -0.6)
+        positions[node + 2] = (1.7 + 1.5 * node, 0.35 if node % 2 == 0 else -0.35)
     output = (1.6 + 1.5 * steps + 0.3, 0.0)
     labels = {0: "$c_{k-2}$", 1: "$c_{k-1}$", **{n + 2: str(n) for n in range(steps)}}
 
@@ -30,11 +30,15 @@ def _draw_cell(axis, pairs: list[tuple[str, int]], concat: list[int], title: str
                   bbox={"boxstyle": "round,pad=0.35", "facecolor": colour, "edgecolor": "black"})
 
     axis.set_xlim(-0.6, output[0] + 0.6)
-    axis.set_ylim(-2.2, 2.2)
+    axis.set_ylim(-2.3, 2.3)
     to_display, to_data = axis.transData.transform, axis.transData.inverted().transform
     for position, (op, j) in enumerate(pairs):
         start, end = positions[j], positions[position // 2 + 2]
-        bend = 0.25 if position % 2 == 0 else -0.25
+        # longer edges bow further out, away from the nodes they would otherwise cross; c_{k-2} edges bow
+        # up, c_{k-1} edges down (arc3: a positive rad bends a left-to-right edge downwards)
+        span = position // 2 + 2 - j
+        direction = -1.0 if j == 0 else 1.0 if j == 1 else (-1.0 if position % 2 == 0 else 1.0)
+        bend = direction * (0.1 + 0.06 * (span - 1))
         colour = _OP_COLOURS.get(op, "black")
         axis.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
                                        mutation_scale=11, color=colour, linewidth=1.4, shrinkA=14, shrinkB=14))

@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--learning-rate", type=float, default=0.025)
     net.add_argument("--momentum", type=float, default=0.9)
     net.add_argument("--weight-decay", type=float, default=3e-4)
-    net.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no",
-                     help="bf16 autocast on GPUs that support it")
+    net.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default="auto",
+                     help="auto: bf16 autocast on GPUs that support it, full precision on the CPU")
     net.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     net.add_argument("--threads", type=int, default=1,
                      help="CPU threads for torch (small supernet ops gain nothing from more, and oversubscribed "
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    accelerator = make_accelerator(space.metadata.get("mixed_precision", "no"), log_dir=run_dir, cpu=args.cpu)
+    accelerator = make_accelerator(space.metadata.get("mixed_precision", "auto"), log_dir=run_dir, cpu=args.cpu)
     main_process = accelerator.is_main_process
     if main_process:
         run_dir.mkdir(parents=True, exist_ok=True)

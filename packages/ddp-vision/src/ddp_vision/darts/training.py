@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cutout", type=int, default=None, help="cutout length (0: off)")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="DARTS uses 0.1 on ImageNet")
     parser.add_argument("--grad-clip", type=float, default=5.0)
-    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default="auto")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
