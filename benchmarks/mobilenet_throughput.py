@@ -28,7 +28,7 @@ from ddp_vision.mobilenet.supernet import LayerwiseSupernet
 def interleaved_images_per_second(steps_by_name, batch: int, steps: int) -> dict[str, float]:
     """Median images/s of each named step function, timed round-robin so machine load hits all alike."""
     for step in steps_by_name.values():
-        step(0)  # warm-up, excluded
+        step(0)  # warm-up, excluded (path 0 is not timed again)
     times: dict[str, list[float]] = {name: [] for name in steps_by_name}
     for i in range(steps):
         for name, step in steps_by_name.items():
@@ -42,47 +42,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     layerwise = mobilenet_space(MobileNetSpaceConfig(resolution=args.resolution, num_classes=1000))
-    supernet = LayerwiseSupernet(layerwise).train()
-    optimizer = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(args.batch, 3, args.resolution, args.resolution)
-    y = torch.randint(0, 1000, (args.batch,))
-
-    def supernet_step(arch) -> None:
-        loss = F.cross_entropy(supernet(x, arch), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     names = [[name for name, _ in row] for row in layerwise.choices]
     largest = tuple(row.index("mb7_e6") for row in names)
     rng = random.Random(0)
     sampled = [tuple(rng.randrange(len(row)) for row in names) for _ in range(args.steps + 1)]
-    standalone = LayerwiseMobileNet(layerwise.network_config(largest)).train()
-    standalone_optimizer = torch.optim.SGD(standalone.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(args.batch, 3, args.resolution, args.resolution)
+    y = torch.randint(0, 1000, (args.batch,))
 
-    def standalone_step(_arch) -> None:
-        loss = F.cross_entropy(standalone(x), y)
-        standalone_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        standalone_optimizer.step()
+    def make_step(model, channels_last: bool, fixed_path: bool):
+        """One SGD step of ``model`` (a supernet taking a path, or a standalone network)."""
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    measured = interleaved_images_per_second(
-        {"largest": lambda i: supernet_step(largest), "sampled": lambda i: supernet_step(sampled[i]),
-         "standalone": standalone_step}, args.batch, args.steps)
-    largest_ips, sampled_ips, standalone_ips = measured["largest"], measured["sampled"], measured["standalone"]
-    rows = []
+        def step(i: int) -> None:
+            logits = model(inputs) if fixed_path else model(inputs, largest if i < 0 else sampled[i])
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    steps = {}
+    for layout in ("contiguous", "channels_last"):
+        cl = layout == "channels_last"
+        supernet = LayerwiseSupernet(layerwise).train()
+        sampled_step = make_step(supernet, cl, fixed_path=False)
+        steps[("supernet, largest path (mb7_e6 everywhere)", layout)] = lambda i, s=sampled_step: s(-1)
+        steps[("supernet, uniformly sampled paths (new path each step)", layout)] = sampled_step
+        standalone = LayerwiseMobileNet(layerwise.network_config(largest)).train()
+        steps[("standalone network of the largest path", layout)] = make_step(standalone, cl, fixed_path=True)
+    measured = interleaved_images_per_second(steps, args.batch, args.steps)
     mean_flops = statistics.mean(network_cost(layerwise.network_config(a)).flops_m for a in sampled)
     largest_flops = network_cost(layerwise.network_config(largest)).flops_m
-    rows.append(("supernet, largest path (mb7_e6 everywhere)", largest_flops, largest_ips, 1.0))
-    rows.append(("supernet, uniformly sampled paths (new path each step)", mean_flops, sampled_ips, sampled_ips / largest_ips))
-    rows.append(("standalone network of the largest path", largest_flops, standalone_ips, standalone_ips / largest_ips))
+    baseline = measured[("supernet, largest path (mb7_e6 everywhere)", "contiguous")]
+    rows = [
+        (label, layout, mean_flops if "sampled" in label else largest_flops, ips, ips / baseline)
+        for (label, layout), ips in measured.items()
+    ]
 
     space = layerwise.search_space()
     costs = mobilenet_space().cost_tables()  # ENG at the paper's 224 px
@@ -104,11 +110,12 @@ def main() -> None:
 
     print(f"machine: {platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"python {platform.python_version()}")
-    print(f"supernet: {sum(p.numel() for p in supernet.parameters()) / 1e6:.1f} M parameters; "
+    print(f"supernet: {sum(p.numel() for p in LayerwiseSupernet(layerwise).parameters()) / 1e6:.1f} M parameters; "
           f"input {args.resolution} px, batch {args.batch}, SGD step fp32, median of {args.steps} steps\n")
-    print("| path | MACs (M) at this size | images/s | ratio to largest path |\n|---|---|---|---|")
-    for label, flops, ips, ratio in rows:
-        print(f"| {label} | {flops:.1f} | {ips:.1f} | {ratio:.2f} |")
+    print("| path | memory format | MACs (M) at this size | images/s | ratio to largest path, contiguous |")
+    print("|---|---|---|---|---|")
+    for label, layout, flops, ips, ratio in rows:
+        print(f"| {label} | {layout} | {flops:.1f} | {ips:.1f} | {ratio:.2f} |")
     print("\n| ENG over the full 21-decision space (224 px costs) | seconds |\n|---|---|")
     for label, seconds in eng.items():
         print(f"| {label} | {seconds:.3f} |")

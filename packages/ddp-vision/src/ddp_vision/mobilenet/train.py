@@ -92,14 +92,14 @@ def train_network(
     optimizer = torch.optim.SGD(_parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate,
                                 momentum=recipe.momentum, nesterov=True)
     device = accelerator.device
+    # channels_last on every device: on the CPU, depthwise backward in the default layout is up to 30x slower
     stream_args = dict(mean=splits.mean, std=splits.std, device=device, process_index=accelerator.process_index,
-                       num_processes=accelerator.num_processes, channels_last=device.type == "cuda")
+                       num_processes=accelerator.num_processes, channels_last=True)
     train_stream = BatchStream(splits.train, recipe.batch_size, shuffle=True, augmentation=splits.train_augmentation,
                                seed=recipe.seed, **stream_args)
     eval_stream = BatchStream(evaluation, recipe.eval_batch_size, shuffle=False, **stream_args)
     steps = min(recipe.steps_per_epoch or train_stream.batches_per_epoch, train_stream.batches_per_epoch)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
     model, optimizer = accelerator.prepare(model, optimizer)
     inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(inner, T_max=max(1, recipe.epochs * steps))
