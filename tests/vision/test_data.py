@@ -103,3 +103,29 @@ def test_augmentation_moves_pixels_and_cutout_zeroes_a_square():
 def test_unknown_dataset_name_lists_choices():
     with pytest.raises(ValueError, match="digits"):
         load_splits("mnist")
+
+
+def test_cifar10_layout_loads_through_torchvision(tmp_path, monkeypatch):
+    """A tiny file-for-file CIFAR-10 layout (checksums bypassed) goes through torchvision's own class."""
+    import os
+    import pickle
+
+    import torchvision
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: os.path.exists(path))
+    splits = load_cifar10_splits(tmp_path, val_fraction=0.5, seed=0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (10, 10, 4)
+    assert splits.train.images.dtype == torch.uint8 and splits.train.images.shape[1:] == (3, 32, 32)
+    assert splits.train_augmentation.horizontal_flip and splits.num_classes == 10
+    stream = BatchStream(splits.train, 5, shuffle=True, mean=splits.mean, std=splits.std,
+                         augmentation=splits.train_augmentation)
+    images, labels = next(iter(stream.take(1)))
+    assert images.dtype == torch.float32 and images.shape == (5, 3, 32, 32)
