@@ -10,16 +10,22 @@ from ddp_vision.macro.benchmark import NasBenchMacro
 from ddp_vision.macro.space import architecture_to_key, key_to_architecture, macro_space
 from ddp_vision.mobilenet.costs import network_cost
 
-CANDIDATES = [
-    pathlib.Path(__file__).resolve().parents[2] / "data/nas-bench-macro/nas-bench-macro_cifar10.json",
-    pathlib.Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"),
-]
-BENCHMARK_PATH = next((p for p in CANDIDATES if p.is_file()), CANDIDATES[0])
+BENCHMARK_PATH = pathlib.Path(__file__).resolve().parents[2] / "data/nas-bench-macro/nas-bench-macro_cifar10.json"
 
 
 @pytest.fixture(scope="module")
 def benchmark() -> NasBenchMacro:
     return NasBenchMacro.load(BENCHMARK_PATH)
+
+
+def test_default_location_is_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DDPNAS_NAS_BENCH_MACRO", raising=False)
+    assert len(NasBenchMacro.load()) == 3**8
+    monkeypatch.setenv("DDPNAS_NAS_BENCH_MACRO", str(tmp_path / "elsewhere.json"))
+    (tmp_path / "elsewhere.json").write_text('{"00000000": {"test_acc": [1, 2, 3], "mean_acc": 2, "std": 1, '
+                                             '"params": 387882, "flops": 7713280}}')
+    assert len(NasBenchMacro.load()) == 1
 
 
 def test_every_key_counts_the_benchmark_params_and_flops(benchmark):

@@ -10,10 +10,18 @@ from dataclasses import dataclass
 
 from ddp_vision.macro.space import architecture_to_key
 
-DEFAULT_LOCATIONS = (
-    pathlib.Path("data/nas-bench-macro/nas-bench-macro_cifar10.json"),
-    pathlib.Path("/work/shared/data/nas-bench-macro/nas-bench-macro_cifar10.json"),
-)
+FILE_NAME = "nas-bench-macro_cifar10.json"
+ENVIRONMENT_VARIABLE = "DDPNAS_NAS_BENCH_MACRO"
+
+
+def default_locations() -> list[pathlib.Path]:
+    """Where :meth:`NasBenchMacro.load` looks: ``$DDPNAS_NAS_BENCH_MACRO``, then ``data/nas-bench-macro/`` of the
+    current directory and of the ddpnas checkout this package lives in."""
+    places = [pathlib.Path(os.environ[ENVIRONMENT_VARIABLE])] if os.environ.get(ENVIRONMENT_VARIABLE) else []
+    places.append(pathlib.Path("data/nas-bench-macro") / FILE_NAME)
+    checkout = pathlib.Path(__file__).resolve().parents[5]  # packages/ddp-vision/src/ddp_vision/macro/
+    places.append(checkout / "data/nas-bench-macro" / FILE_NAME)
+    return places
 
 
 @dataclass(frozen=True)
@@ -41,13 +49,13 @@ class NasBenchMacro:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> NasBenchMacro:
-        """Read the JSON (default: ``data/nas-bench-macro/nas-bench-macro_cifar10.json`` in the checkout)."""
+        """Read the JSON (default: the first of :func:`default_locations` that exists)."""
         if path is None:
-            path = next((p for p in DEFAULT_LOCATIONS if p.is_file()), None)
+            path = next((p for p in default_locations() if p.is_file()), None)
             if path is None:
                 raise FileNotFoundError(
-                    "NAS-Bench-Macro JSON not found; pass its path (nas-bench-macro_cifar10.json from the "
-                    "xiusu/NAS-Bench-Macro repository, data/ folder)"
+                    f"NAS-Bench-Macro JSON not found; pass its path or set ${ENVIRONMENT_VARIABLE} to "
+                    f"{FILE_NAME} (from the xiusu/NAS-Bench-Macro repository, data/ folder)"
                 )
         path = pathlib.Path(path)
         if not path.is_file():

@@ -12,12 +12,16 @@ for one network) and, under DistributedDataParallel, unused parameters in every 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ddp_vision.mobilenet.blocks import ClassifierHead, ConvBNAct, build_block, initialize_weights
 from ddp_vision.mobilenet.space import LayerwiseSpace
+
+if TYPE_CHECKING:
+    from ddp_vision.mobilenet.network import LayerwiseMobileNet
 
 
 class ChoiceBlock(nn.Module):
@@ -70,7 +74,7 @@ class LayerwiseSupernet(nn.Module):
             x = block(x, int(index))
         return self.head(x)
 
-    def extract_network(self, architecture: Sequence[int]):
+    def extract_network(self, architecture: Sequence[int]) -> LayerwiseMobileNet:
         """A standalone :class:`LayerwiseMobileNet` of ``architecture`` carrying the supernet's trained weights."""
         from ddp_vision.mobilenet.network import LayerwiseMobileNet
 
