@@ -140,3 +140,16 @@ def test_finished_search_falls_back_to_the_full_space(run_dir, capsys):
     assert "searched the full space" in capsys.readouterr().out
     result = json.loads((run_dir / "fallback" / "eng.json").read_text())
     assert result["full_space"] and len(result["pareto"]["points"]) > 1
+
+
+def test_one_hundred_budgets_on_the_full_space_are_feasible_and_monotone():
+    layerwise = mobilenet_space()  # the paper's 21 decisions at 224 px
+    space = layerwise.search_space()
+    distribution = random_distribution(space, seed=5, prune_fraction=0.0)
+    budgets = np.linspace(650, 200, 100)
+    answers = generate(space, distribution, layerwise.cost_tables(), [{"flops_m": float(b)} for b in budgets])
+    assert all(a.costs["flops_m"] <= b + 1e-9 for a, b in zip(answers, budgets, strict=True))
+    values = [a.expectation for a in answers]
+    assert all(x >= y - 1e-12 for x, y in itertools.pairwise(values))  # tighter budget, never a better answer
+    unconstrained = distribution.theta.max(axis=1).mean()
+    assert values[0] <= unconstrained + 1e-12
