@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from ddp_bert.elastic import ElasticBertForSequenceClassification, distillation_loss, task_loss
 from ddp_bert.glue import GlueTask, load_metric, predictions_from_logits
@@ -123,9 +124,15 @@ class BertSupernetEvaluator:
         """The unwrapped supernet."""
         return self.accelerator.unwrap_model(self.supernet)
 
-    def train_steps(self, shape: SubnetworkShape, steps: int) -> float:
-        """Run ``steps`` optimizer steps of one sub-network; returns the mean loss."""
+    def train_steps(self, shape: SubnetworkShape, steps: int, description: str | None = None) -> float:
+        """Run ``steps`` optimizer steps of one sub-network; returns the mean loss.
+
+        ``description`` shows a progress bar with that title on the main process (for long warm-ups).
+        """
         self.supernet.train()
+        bar = None
+        if description is not None and self.accelerator.is_main_process:
+            bar = tqdm(total=steps, desc=description, unit="step")
         torch.manual_seed(hash((self.seed, self.optimizer_steps, self.accelerator.process_index)) % 2**63)
         losses = []
         for _ in range(steps):
@@ -148,6 +155,11 @@ class BertSupernetEvaluator:
             self.optimizer.zero_grad(set_to_none=True)
             self.optimizer_steps += 1
             losses.append(float(loss.detach()))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if bar is not None:
+            bar.close()
         self.last_loss = float(np.mean(losses))
         return self.last_loss
 

@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir: Path) -> None:
     """Optional full-teacher fine-tuning, then importance reordering; saves the teacher config and tokenizer."""
     if args.warmup_steps > 0:
-        loss = evaluator.train_steps(supernet.full_shape(), args.warmup_steps)
+        loss = evaluator.train_steps(supernet.full_shape(), args.warmup_steps, description="fine-tune teacher")
         accelerator.print(f"fine-tuned the whole teacher for {args.warmup_steps} steps (loss {loss:.4f})")
     orders = None
     if args.importance_batches > 0:
