@@ -28,15 +28,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 __all__ = [
-    "Augmentation",
-    "ImageSplits",
-    "TensorImageDataset",
-    "load_digits_splits",
-    "load_cifar10_splits",
-    "load_image_folder_splits",
-    "synthetic_splits",
-    "load_splits",
-    "split_indices",
+    "DATASET_NAMES", "Augmentation", "BatchStream", "ImageSplits", "TensorImageDataset", "augment_batch",
+    "cutout_batch", "load_cifar10_splits", "load_digits_splits", "load_image_folder_splits", "load_splits",
+    "split_indices", "synthetic_splits",
 ]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
