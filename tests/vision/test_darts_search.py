@@ -55,6 +55,17 @@ def test_generate_dispatcher_runs_the_darts_generator(finished_run):
     assert report["answers"][0]["costs"]["cell_height"] == 1
 
 
+def test_generate_for_the_imagenet_network_respects_a_flops_budget(finished_run, capsys):
+    from ddp_vision.darts.generate import cli
+
+    assert cli(finished_run, ["--network", "imagenet", "--budget", "flops_m=450", "--no-draw"]) == 0
+    report = json.loads((finished_run / "eng.json").read_text())
+    assert report["network"]["kind"] == "imagenet" and report["network"]["image_size"] == 224
+    answer = report["answers"][0]
+    assert answer["costs"]["flops_m"] <= 450 and answer["costs"]["params_m"] > 2.0
+    assert "ENG [flops_m <= 450]" in capsys.readouterr().out
+
+
 def test_existing_run_dir_needs_resume(finished_run, capsys):
     assert main([*TINY, "--run-dir", str(finished_run)]) == 2
     assert "--resume" in capsys.readouterr().err
