@@ -129,6 +129,7 @@ def format_report(report: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Flags of ``tools/generate.py RUN_DIR`` for DARTS runs."""
     parser = argparse.ArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n")[0])
     parser.add_argument("--budget", action="append", type=parse_budget, default=None,
                         help="KEY=VALUE[,KEY=VALUE] with KEY in " + ", ".join(BUDGET_KEYS)

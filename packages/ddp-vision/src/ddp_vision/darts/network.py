@@ -39,6 +39,7 @@ class EvalCell(nn.Module):
         self.multiplier = len(self.concat)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_probability: float = 0.0) -> torch.Tensor:
+        """Cell output from the two previous cells' outputs; drop path applies in training only."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(self.steps):
             outputs = []
@@ -115,6 +116,7 @@ class _DartsNetwork(nn.Module):
         self._auxiliary_input: torch.Tensor | None = None
 
     def stem_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two inputs of the first cell."""
         raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -135,6 +137,7 @@ class _DartsNetwork(nn.Module):
         return self.classifier(self.global_pooling(features[-1]).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits: ``forward_head(forward_features(x))``."""
         return self.forward_head(self.forward_features(x))
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -37,6 +37,7 @@ DATASET_PRESETS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Flags of ``tools/search_darts.py``."""
     parser = argparse.ArgumentParser(
         prog="tools/search_darts.py", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -44,6 +44,7 @@ class SearchCell(nn.Module):
         return (n, c, -(-h // 2), -(-w // 2)) if self.reduction else (n, c, h, w)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, ops: tuple[int, ...]) -> torch.Tensor:
+        """Run only op ``ops[edge]`` on every edge; the cell output concatenates the intermediate nodes."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         edge = 0
         for node in range(self.steps):
@@ -60,6 +61,7 @@ class SearchCell(nn.Module):
         return torch.cat(states[-self.steps:], dim=1)
 
     def forward_mixed(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Run every op of every edge, weighted by ``weights`` (edges x ops), as DARTS' relaxation does."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         edge = 0
         for node in range(self.steps):

@@ -68,6 +68,7 @@ def load_genotype(text: str) -> Genotype:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Flags of ``tools/train_darts.py``."""
     parser = argparse.ArgumentParser(prog="tools/train_darts.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--genotype", default="DARTS_V2",
