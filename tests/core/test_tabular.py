@@ -115,3 +115,15 @@ def test_killed_search_resumes_to_the_same_result(tmp_path):
     assert resumed["record"] == reference["record"]
     report = json.loads((killed / "report.json").read_text())
     assert report["found"]["key"] == json.loads((straight / "report.json").read_text())["found"]["key"]
+
+
+def test_kendall_tau_matches_scipy():
+    from scipy.stats import kendalltau
+
+    from ddp_core.tabular import kendall_tau
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.integers(0, 6, size=40).astype(float)  # ties on purpose
+        y = x + rng.normal(0, 2, size=40)
+        assert kendall_tau(x, y) == pytest.approx(kendalltau(x, y)[0], abs=1e-12)

@@ -89,42 +89,112 @@ def canonical_key(key: str) -> str:
     return out
 
 
-@dataclass
+FILE_NAME = "nas-bench-macro_cifar10.json"
+ENVIRONMENT_VARIABLE = "DDPNAS_NAS_BENCH_MACRO"
+
+
+def default_locations() -> list[Path]:
+    """Where :meth:`NasBenchMacro.load` looks: ``$DDPNAS_NAS_BENCH_MACRO``, then ``data/nas-bench-macro/`` of
+    the current directory and of the ddpnas checkout this package is installed from (editable installs)."""
+    places = [Path(os.environ[ENVIRONMENT_VARIABLE])] if os.environ.get(ENVIRONMENT_VARIABLE) else []
+    places.append(Path("data/nas-bench-macro") / FILE_NAME)
+    places.append(Path(__file__).resolve().parents[4] / "data/nas-bench-macro" / FILE_NAME)
+    return places
+
+
+@dataclass(frozen=True)
 class MacroEntry:
-    test_acc: tuple[float, float, float]
+    """One benchmark row: three test accuracies (percent) of separately trained networks and their costs."""
+
+    key: str
+    test_acc: tuple[float, ...]
     mean_acc: float
+    std: float
     params: int
     flops: int
 
 
-class NasBenchMacro:
-    """The benchmark table with ranks over its 3969 distinct networks."""
+def kendall_tau(x: Any, y: Any) -> float:
+    """Kendall's tau-b of two equally long sequences (ties counted as in scipy's default)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    upper = np.triu_indices(len(x), k=1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    denominator = np.sqrt(np.count_nonzero(dx) * np.count_nonzero(dy))
+    return float(np.sum(dx * dy) / denominator) if denominator > 0 else float("nan")
 
-    def __init__(self, path: str | os.PathLike) -> None:
+
+class NasBenchMacro:
+    """The benchmark table, looked up by key or architecture, with ranks over its 3969 distinct networks."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        if path is None:
+            path = next((p for p in default_locations() if p.is_file()), None)
+            if path is None:
+                raise FileNotFoundError(
+                    f"NAS-Bench-Macro table not found; pass its path or set ${ENVIRONMENT_VARIABLE}. It ships with "
+                    f"this repository as data/nas-bench-macro/{FILE_NAME}"
+                )
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise FileNotFoundError(
                 f"NAS-Bench-Macro table not found at {path}; it ships with this repository as "
-                "data/nas-bench-macro/nas-bench-macro_cifar10.json (pass --benchmark PATH)"
+                f"data/nas-bench-macro/{FILE_NAME} (pass --benchmark PATH)"
             )
         raw = json.loads(path.read_text())
-        if len(raw) != 3 ** sum(STAGE_LAYERS):
-            raise ValueError(f"{path} has {len(raw)} keys; NAS-Bench-Macro has {3 ** sum(STAGE_LAYERS)}")
         self.entries = {
-            k: MacroEntry(tuple(v["test_acc"]), float(v["mean_acc"]), int(v["params"]), int(v["flops"]))
+            k: MacroEntry(k, tuple(v["test_acc"]), float(v["mean_acc"]), float(v.get("std", 0.0)), int(v["params"]),
+                          int(v["flops"]))
             for k, v in raw.items()
         }
         distinct = {canonical_key(k): e.mean_acc for k, e in self.entries.items()}
         self.num_distinct = len(distinct)
-        ordered = np.sort(np.array(list(distinct.values())))[::-1]
-        self._sorted_means = ordered
+        self._sorted_means = np.sort(np.array(list(distinct.values())))[::-1]
 
-    def rank(self, key: str) -> int:
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> NasBenchMacro:
+        return cls(path)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, key_or_architecture: str | Any) -> MacroEntry:
+        key = key_or_architecture if isinstance(key_or_architecture, str) else key_of(key_or_architecture)
+        try:
+            return self.entries[key]
+        except KeyError:
+            raise KeyError(f"NAS-Bench-Macro has no key {key!r}") from None
+
+    def rank(self, key: str | Any) -> int:
         """1 = best of the distinct networks by mean test accuracy."""
-        return int(np.sum(self._sorted_means > self.entries[key].mean_acc)) + 1
+        return int(np.sum(self._sorted_means > self[key].mean_acc)) + 1
+
+    def rank_percentile(self, key: str | Any) -> float:
+        """Fraction of the benchmark's keys whose mean accuracy is below this one's (1.0 = the best)."""
+        mean = self[key].mean_acc
+        return sum(1 for e in self.entries.values() if e.mean_acc < mean) / len(self.entries)
+
+    def rank_correlation(self, architectures: Any, scores: Any) -> dict[str, float]:
+        """Kendall's tau between ``scores`` (e.g. supernet validation accuracies) and the benchmark's accuracies.
+
+        Repeated architectures keep their mean score. A weight-sharing search ranks well when tau is high.
+        """
+        by_key: dict[str, list[float]] = {}
+        for architecture, score in zip(architectures, scores, strict=True):
+            by_key.setdefault(key_of(architecture), []).append(float(score))
+        keys = sorted(by_key)
+        if len(keys) < 2:
+            raise ValueError("a rank correlation needs at least two distinct architectures")
+        ours = [sum(v) / len(v) for v in (by_key[k] for k in keys)]
+        theirs = [self.entries[k].mean_acc for k in keys]
+        return {"kendall_tau": kendall_tau(ours, theirs), "architectures": len(keys)}
+
+    def best(self) -> MacroEntry:
+        """The entry with the highest mean test accuracy."""
+        return max(self.entries.values(), key=lambda e: e.mean_acc)
 
     def best_key(self) -> str:
-        return max(self.entries, key=lambda k: self.entries[k].mean_acc)
+        return self.best().key
 
 
 class MacroOracle:
