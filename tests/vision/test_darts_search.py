@@ -113,3 +113,9 @@ def test_two_cpu_processes_under_accelerate_launch_finish_one_run(tmp_path):
     state = json.loads((run_dir / "state.json").read_text())
     assert state["counters"]["finished"] and state["counters"]["steps"] == 33
     assert out.stdout.count("search: 33 architectures trained") == 1  # only the main process reports
+
+
+def test_missing_cifar10_is_one_clear_error_line(tmp_path, capsys):
+    assert main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "CIFAR-10 not found" in err and "download=True" in err and "Traceback" not in err

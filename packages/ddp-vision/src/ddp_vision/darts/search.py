@@ -137,7 +137,18 @@ def _new_settings(args: argparse.Namespace) -> tuple[SearchSpace, SearchConfig]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run (or resume) a search, then derive and generate; returns the exit status."""
+    """Run (or resume) a search, then derive and generate; returns the exit status.
+
+    Bad input (missing data, a wrong genotype, inconsistent settings) prints one error line, exit status 2.
+    """
+    try:
+        return _run(argv)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume is not None:
         run_dir = args.resume

@@ -132,7 +132,18 @@ def _plot_curves(history: list[dict], path: pathlib.Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train (or resume) an evaluation network; returns the exit status."""
+    """Train (or resume) an evaluation network; returns the exit status.
+
+    Bad input (missing data, a wrong genotype, inconsistent settings) prints one error line, exit status 2.
+    """
+    try:
+        return _run(argv)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume is not None:
         saved = json.loads((args.resume / "train_args.json").read_text())
