@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     ddp.add_argument("--temperature", type=float, default=0.01, help="τ of the softmax over utilities")
     ddp.add_argument("--normalization", choices=("sum", "softmax"), default="sum")
     ddp.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
+    ddp.add_argument("--bound-threshold", type=float, default=None,
+                     help="postpone pruning while the Theorem 3 bound exceeds this (not in the paper)")
     ddp.add_argument("--seed", type=int, default=0)
     run = parser.add_argument_group("run")
     run.add_argument("--run-dir", type=pathlib.Path, default=None, help="default: runs/darts-<dataset>-<time>")
@@ -117,7 +119,7 @@ def _new_settings(args: argparse.Namespace) -> tuple[SearchSpace, SearchConfig]:
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else preset[name]  # noqa: E731
     config = SearchConfig(rounds_per_stage=args.rounds_per_stage, momentum=args.theta_momentum,
                           temperature=args.temperature, normalization=args.normalization,
-                          prune=not args.no_prune, seed=args.seed)
+                          prune=not args.no_prune, bound_threshold=args.bound_threshold, seed=args.seed)
     image_size = pick("image_size")
     probe = load_splits(args.dataset, args.data_dir, image_size, args.val_fraction, args.seed)
     supernet = DartsSupernetConfig(channels=pick("channels"), layers=pick("layers"), in_channels=probe.in_channels,
