@@ -182,7 +182,8 @@ class SupernetEvaluator:
             loss_sum += loss.detach() * labels.shape[0]
             correct += int((logits.argmax(1) == labels).sum())
             seen += labels.shape[0]
-        self.scheduler.step()
+        if self.units_trained < self.config.total_units:  # postponed pruning may run past the planned schedule
+            self.scheduler.step()
         self.units_trained += 1
         self.last_train_loss = float(loss_sum) / max(1, seen)
         self.accelerator.log(
