@@ -169,7 +169,10 @@ class SupernetEvaluator:
         self.model.train()
         steps = self.config.steps_per_unit
         total = steps if steps is not None else self.train_stream.batches_per_epoch
-        loss_sum, correct, seen = torch.zeros((), device=self.accelerator.device), 0, 0
+        # running sums stay on the device: no host synchronisation inside the loop
+        loss_sum = torch.zeros((), device=self.accelerator.device)
+        correct = torch.zeros((), device=self.accelerator.device)
+        seen = 0
         for images, labels in self._bar(self.train_stream.take(steps), total, f"unit {self.units_trained}"):
             with self.accelerator.autocast():
                 logits = self.model(images, architecture)
@@ -180,14 +183,14 @@ class SupernetEvaluator:
                 self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
             self.optimizer.step()
             loss_sum += loss.detach() * labels.shape[0]
-            correct += int((logits.argmax(1) == labels).sum())
+            correct += (logits.argmax(1) == labels).sum()
             seen += labels.shape[0]
         if self.units_trained < self.config.total_units:  # postponed pruning may run past the planned schedule
             self.scheduler.step()
         self.units_trained += 1
         self.last_train_loss = float(loss_sum) / max(1, seen)
         self.accelerator.log(
-            {"supernet/train_loss": self.last_train_loss, "supernet/train_accuracy": correct / max(1, seen),
+            {"supernet/train_loss": self.last_train_loss, "supernet/train_accuracy": float(correct) / max(1, seen),
              "supernet/learning_rate": self.scheduler.get_last_lr()[0]},
             step=self.units_trained,
         )
