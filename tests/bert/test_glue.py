@@ -72,3 +72,15 @@ def test_clear_errors():
         load_glue(glue_task("rte"))
     with pytest.raises(ValueError, match="--score-fraction"):
         split_for_search(None, 1.5, seed=0)
+
+
+def test_local_copies_with_the_same_name_do_not_share_a_cache(tmp_path):
+    from ddp_bert.glue_layout import write_synthetic_task
+
+    write_synthetic_task(tmp_path / "a" / "glue", "rte", train=30, validation=10, test=4)
+    write_synthetic_task(tmp_path / "b" / "glue", "rte", train=40, validation=12, test=4)
+    assert load_glue(glue_task("rte"), tmp_path / "a" / "glue")["train"].num_rows == 30
+    assert load_glue(glue_task("rte"), tmp_path / "b" / "glue")["train"].num_rows == 40
+    write_synthetic_task(tmp_path / "a" / "glue", "rte", train=50, validation=10, test=4)  # rewritten in place
+    assert load_glue(glue_task("rte"), tmp_path / "a" / "glue")["validation"].num_rows == 10
+    assert load_glue(glue_task("rte"), tmp_path / "a" / "glue")["train"].num_rows == 50

@@ -84,7 +84,13 @@ def load_glue(task: GlueTask, data_dir: str | os.PathLike | None = None) -> Data
     if data_dir is not None and not Path(data_dir).is_dir():
         raise FileNotFoundError(f"--data-dir {data_dir} is not a directory")
     try:
-        data = load_dataset(source, task.name)
+        local_files = None if data_dir is None else local_parquet_files(Path(data_dir), task.name)
+        if local_files:
+            # datasets caches `load_dataset(directory, config)` under the directory's base name, so two local
+            # copies both called "glue" would share a cache entry; the parquet builder keys on the files.
+            data = load_dataset("parquet", data_files=local_files)
+        else:
+            data = load_dataset(source, task.name)
     except Exception as error:  # offline hub, missing config: say what to do
         raise RuntimeError(
             f"could not load GLUE task {task.name!r} from {source}: {error}. Offline, pass --data-dir with a "
@@ -94,6 +100,15 @@ def load_glue(task: GlueTask, data_dir: str | os.PathLike | None = None) -> Data
     if missing:
         raise ValueError(f"{source}/{task.name} train split lacks columns {missing}")
     return data
+
+
+def local_parquet_files(data_dir: Path, task_name: str) -> dict[str, list[str]]:
+    """``{split: [files]}`` of ``<data_dir>/<task>/<split>-NNNNN-of-NNNNN.parquet`` (the hub's GLUE layout)."""
+    files: dict[str, list[str]] = {}
+    for path in sorted((data_dir / task_name).glob("*-of-*.parquet")):
+        split = path.name.split("-0")[0]
+        files.setdefault(split, []).append(str(path))
+    return files
 
 
 def split_for_search(train: Dataset, score_fraction: float, seed: int, max_score_examples: int | None = None
