@@ -68,8 +68,12 @@ def evaluate_model(model, loader, task, accelerator: Accelerator) -> dict[str, f
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fine-tune, evaluate on the dev split, write the results JSON; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    task = glue_task(args.task)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        task = glue_task(args.task)
+    except ValueError as error:
+        parser.error(str(error))
     accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON latency table (ddp_bert.latency); measured and written here if missing")
     parser.add_argument("--latency-batch-size", type=int, default=1)
     parser.add_argument("--latency-seq-len", type=int, default=128)
-    parser.add_argument("--device", default="cpu", help="device for latency measurement and the export check")
+    parser.add_argument("--device", default="cpu", help="device for the latency measurement (cpu, cuda, cuda:1)")
     parser.add_argument("--live-only", action="store_true", help="search only the pruned space")
     parser.add_argument("--pareto", type=int, default=0, metavar="POINTS",
                         help="also write a params-vs-expectation Pareto front (JSON + PNG)")

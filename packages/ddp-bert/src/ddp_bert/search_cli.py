@@ -106,8 +106,12 @@ def _load_supernet(args, run_dir: Path, num_labels: int, resuming: bool) -> Elas
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) a search; returns the process exit status."""
-    args = build_parser().parse_args(argv)
-    task = glue_task(args.task)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        task = glue_task(args.task)
+    except ValueError as error:
+        parser.error(str(error))
     run_dir = Path(args.run_dir or f"runs/bert-{task.name}")
     has_state = (run_dir / "state.json").exists()
     if has_state and not args.resume:
