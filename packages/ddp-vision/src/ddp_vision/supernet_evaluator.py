@@ -49,6 +49,8 @@ class SupernetTrainingConfig:
         Length of the cosine schedule, normally the number of samples of the whole search.
     grad_clip_norm : float
         Gradient norm clip (DARTS uses 5); ``0`` turns it off.
+    num_workers : int
+        DataLoader workers for datasets that are not held as tensors (image folders); tensors need none.
     seed : int
         Seeds batch order and augmentation.
     """
@@ -62,6 +64,7 @@ class SupernetTrainingConfig:
     steps_per_unit: int | None = None
     total_units: int = 100
     grad_clip_norm: float = 5.0
+    num_workers: int = 0
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -150,6 +153,7 @@ class SupernetEvaluator:
         stream_args = dict(
             mean=splits.mean, std=splits.std, device=device, process_index=self.accelerator.process_index,
             num_processes=self.accelerator.num_processes, channels_last=self.channels_last,
+            num_workers=config.num_workers,
         )
         self.train_stream = BatchStream(
             splits.train, config.batch_size, shuffle=True, augmentation=splits.train_augmentation,

@@ -31,7 +31,8 @@ __all__ = ["DATASET_PRESETS", "build_parser", "main"]
 DATASET_PRESETS = {
     "digits": {"image_size": 8, "channels": 8, "layers": 5, "batch_size": 64, "eval_batch_size": 1024},
     "cifar10": {"image_size": 32, "channels": 16, "layers": 8, "batch_size": 512, "eval_batch_size": 1024},
-    "image_folder": {"image_size": 64, "channels": 16, "layers": 8, "batch_size": 256, "eval_batch_size": 512},
+    "image_folder": {"image_size": 64, "channels": 16, "layers": 8, "batch_size": 256, "eval_batch_size": 512,
+                     "workers": 8},
     "synthetic": {"image_size": 8, "channels": 4, "layers": 3, "batch_size": 16, "eval_batch_size": 64},
 }
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--batch-size", type=int, default=None)
     net.add_argument("--eval-batch-size", type=int, default=None)
     net.add_argument("--steps-per-unit", type=int, default=None, help="batches per unit; default: one epoch")
+    net.add_argument("--workers", type=int, default=None,
+                     help="data loading workers for image folders (tensor datasets need none)")
     net.add_argument("--learning-rate", type=float, default=0.025)
     net.add_argument("--momentum", type=float, default=0.9)
     net.add_argument("--weight-decay", type=float, default=3e-4)
@@ -130,6 +133,7 @@ def _new_settings(args: argparse.Namespace) -> tuple[SearchSpace, SearchConfig]:
         learning_rate=args.learning_rate, momentum=args.momentum, weight_decay=args.weight_decay,
         batch_size=pick("batch_size"), eval_batch_size=pick("eval_batch_size"),
         steps_per_unit=args.steps_per_unit, total_units=units, seed=args.seed,
+        num_workers=args.workers if args.workers is not None else preset.get("workers", 0),
     )
     dataset = {"name": args.dataset, "data_dir": None if args.data_dir is None else str(args.data_dir),
                "image_size": image_size, "val_fraction": args.val_fraction, "split_seed": args.seed}
