@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mixed-precision", choices=("auto", "no", "bf16", "fp16"), default="auto")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--workers", type=int, default=8, help="data loading workers for image folders")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", type=pathlib.Path, default=None)
     parser.add_argument("--resume", type=pathlib.Path, default=None, metavar="OUTPUT_DIR")
@@ -185,6 +186,7 @@ def _run(argv: list[str] | None) -> int:
     augmentation = dataclasses.replace(splits.train_augmentation, cutout_length=(
         args.cutout if args.cutout is not None else preset["cutout"]))
     stream_args = dict(mean=splits.mean, std=splits.std, device=accelerator.device, channels_last=channels_last,
+                       num_workers=args.workers if args.dataset == "image_folder" else 0,
                        process_index=accelerator.process_index, num_processes=accelerator.num_processes)
     train_stream = BatchStream(splits.train, args.batch_size or preset["batch_size"], shuffle=True,
                                augmentation=augmentation, seed=args.seed, **stream_args)
