@@ -125,6 +125,10 @@ def _plot_curves(history: list[dict], path: pathlib.Path) -> None:
     right.plot(epochs, [h["test_accuracy"] for h in history], marker="o", label="test")
     right.set(xlabel="epoch", ylabel="top-1 accuracy", ylim=(0, 1))
     right.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     figure.savefig(tmp, dpi=100)
