@@ -121,15 +121,8 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _tensor_splits(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    test_images: torch.Tensor | None,
-    test_labels: torch.Tensor | None,
-    val_fraction: float,
-    seed: int,
-    **fields,
-) -> ImageSplits:
+def _tensor_splits(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor | None,
+                   test_labels: torch.Tensor | None, val_fraction: float, seed: int, **fields) -> ImageSplits:
     train_idx, val_idx = split_indices(images.shape[0], val_fraction, seed)
     train = TensorImageDataset(images[train_idx], labels[train_idx])
     val = TensorImageDataset(images[val_idx], labels[val_idx]) if len(val_idx) else None
@@ -246,16 +239,8 @@ def load_image_folder_splits(
     )
 
 
-def synthetic_splits(
-    num_classes: int = 4,
-    image_size: int = 8,
-    in_channels: int = 3,
-    train_size: int = 64,
-    test_size: int = 16,
-    val_fraction: float = 0.5,
-    noise: float = 0.3,
-    seed: int = 0,
-) -> ImageSplits:
+def synthetic_splits(num_classes: int = 4, image_size: int = 8, in_channels: int = 3, train_size: int = 64,
+                     test_size: int = 16, val_fraction: float = 0.5, noise: float = 0.3, seed: int = 0) -> ImageSplits:
     """Random class prototypes plus Gaussian noise: a learnable task with no files, for tests."""
     generator = torch.Generator().manual_seed(seed)
     prototypes = torch.rand(num_classes, in_channels, image_size, image_size, generator=generator)
@@ -277,13 +262,8 @@ def synthetic_splits(
 DATASET_NAMES: Sequence[str] = ("digits", "cifar10", "image_folder", "synthetic")
 
 
-def load_splits(
-    name: str,
-    data_dir: str | pathlib.Path | None = None,
-    image_size: int | None = None,
-    val_fraction: float = 0.5,
-    seed: int = 0,
-) -> ImageSplits:
+def load_splits(name: str, data_dir: str | pathlib.Path | None = None, image_size: int | None = None,
+                val_fraction: float = 0.5, seed: int = 0) -> ImageSplits:
     """Build the splits of a dataset by name (``digits``, ``cifar10``, ``image_folder``, ``synthetic``)."""
     if name == "digits":
         return load_digits_splits(image_size=image_size or 16, val_fraction=val_fraction, seed=seed)
@@ -363,22 +343,10 @@ class BatchStream:
         Applied to training batches of tensor datasets (image datasets carry their own transforms).
     """
 
-    def __init__(
-        self,
-        dataset: Dataset,
-        batch_size: int,
-        *,
-        shuffle: bool,
-        mean: Sequence[float],
-        std: Sequence[float],
-        augmentation: Augmentation | None = None,
-        device: torch.device | str = "cpu",
-        seed: int = 0,
-        process_index: int = 0,
-        num_processes: int = 1,
-        num_workers: int = 0,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, dataset: Dataset, batch_size: int, *, shuffle: bool, mean: Sequence[float],
+                 std: Sequence[float], augmentation: Augmentation | None = None, device: torch.device | str = "cpu",
+                 seed: int = 0, process_index: int = 0, num_processes: int = 1, num_workers: int = 0,
+                 channels_last: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if len(dataset) == 0:
