@@ -1,6 +1,6 @@
 """ddp_vision: DDPNAS on vision search spaces (DARTS cells, MobileNet layer-wise).
 
-Submodules are imported on demand so that ``import ddp_vision`` stays light:
+The package root re-exports the model registry; the rest is imported from its submodule:
 
 - :mod:`ddp_vision.data`: image datasets (digits, CIFAR-10, image folders, synthetic) and batch streams;
 - :mod:`ddp_vision.supernet_evaluator`: train/score sampled architectures of any single-path supernet;
