@@ -1,6 +1,6 @@
 """ddp_vision: DDPNAS on vision search spaces (DARTS cells, MobileNet layer-wise).
 
-The package root re-exports the model registry; the rest is imported from its submodule:
+The package root re-exports the model registry; everything else lives in these submodules:
 
 - :mod:`ddp_vision.data`: image datasets (digits, CIFAR-10, image folders, synthetic) and batch streams;
 - :mod:`ddp_vision.supernet_evaluator`: train/score sampled architectures of any single-path supernet;
