@@ -66,9 +66,9 @@ def test_interrupted_search_resumes_exactly(tiny_bert_dir, glue_dir, tmp_path, m
     assert result["params_m"] < result["teacher_params_m"] or result["shape"]["depth"] == 4
 
 
-def run(command, **kwargs):
+def run(command, extra_env=None, **kwargs):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PATH": f"{PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(extra_env or {})}
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, **kwargs)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return completed
@@ -164,3 +164,19 @@ def test_tiny_search_on_regression_and_three_way_tasks(task, tiny_bert_dir, glue
     assert result["search_metric"] in expected
     space = json.loads((run_dir / "space.json").read_text())
     assert space["metadata"]["num_labels"] == (1 if task == "stsb" else 3)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_search_together(tiny_bert_dir, glue_dir, tmp_path):
+    """Distributed data parallel on gloo: both processes must sample the same sub-networks or DDP would fail."""
+    run_dir = tmp_path / "two_processes"
+    launch = [str(PYTHON_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "tools/search_bert.py"]
+    args = tiny_search_args(tiny_bert_dir, glue_dir, run_dir) + ["--depths", "2,4", "--ffn-widths", "16,64",
+                                                                "--heads", "2,4"]
+    run(launch + args, extra_env={"ACCELERATE_USE_CPU": "true"})
+    state = read_state(run_dir)
+    assert state["counters"]["finished"]
+    lines = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    # Only the main process logs: one line per trained sub-network, not one per process.
+    assert sum(line["kind"] == "sample" for line in lines) == state["counters"]["steps"]
