@@ -157,7 +157,17 @@ def test_tiny_search_on_regression_and_three_way_tasks(task, tiny_bert_dir, glue
     run_dir = tmp_path / task
     args = tiny_search_args(tiny_bert_dir, glue_dir, run_dir)
     args[args.index("rte")] = task
-    assert search_main(args + ["--depths", "2,4", "--ffn-widths", "16,64", "--heads", "2,4"]) == 0
+    teacher = []
+    if task == "mnli":  # soft targets from a separate 3-way classifier
+        from transformers import BertForSequenceClassification
+
+        BertForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3).save_pretrained(tmp_path / "t")
+        teacher = ["--teacher-model", str(tmp_path / "t")]
+        with pytest.raises(SystemExit, match="needs 3"):
+            bad = tiny_search_args(tiny_bert_dir, glue_dir, tmp_path / "bad")
+            bad[bad.index("rte")] = task
+            search_main(bad + ["--teacher-model", tiny_bert_dir])  # a 2-way head for a 3-way task
+    assert search_main(args + ["--depths", "2,4", "--ffn-widths", "16,64", "--heads", "2,4"] + teacher) == 0
     result = json.loads((run_dir / "search_result.json").read_text())
     expected = {"stsb": {"pearson", "spearmanr"}, "mnli": {"accuracy"}}[task]
     assert set(result["score_split_metrics"]) == expected

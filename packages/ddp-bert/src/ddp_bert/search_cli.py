@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transformers import AutoModelForSequenceClassification
 
         teacher_model = AutoModelForSequenceClassification.from_pretrained(args.teacher_model)
+        if teacher_model.config.num_labels != task.num_labels:
+            raise SystemExit(f"--teacher-model {args.teacher_model} has {teacher_model.config.num_labels} outputs; "
+                             f"{task.name} needs {task.num_labels}: pass a classifier fine-tuned on {task.name}")
         teacher_model.to(accelerator.device).eval()
     evaluator = BertSupernetEvaluator(
         prepared, space, task, accelerator, optimizer, scheduler, BatchStream(train_loader, accelerator),
