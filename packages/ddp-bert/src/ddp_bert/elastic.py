@@ -70,7 +70,7 @@ class ElasticBertForSequenceClassification(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike, num_labels: int, **kwargs
+        cls, name_or_path: str | os.PathLike, num_labels: int, label_names: tuple[str, ...] = (), **kwargs
     ) -> ElasticBertForSequenceClassification:
         """Load any BERT-family checkpoint (a hub name or a local directory) with a fresh classifier.
 
@@ -80,10 +80,17 @@ class ElasticBertForSequenceClassification(nn.Module):
             e.g. ``"bert-base-uncased"`` or a directory holding ``config.json`` and weights.
         num_labels
             Classifier outputs; 1 means regression (STS-B).
+        label_names
+            Optional class names in label order (become the config's ``id2label``).
         **kwargs
             Passed to ``BertForSequenceClassification.from_pretrained``.
         """
         config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels)
+        if label_names:
+            if len(label_names) != num_labels:
+                raise ValueError(f"{len(label_names)} label names for {num_labels} labels")
+            config.id2label = dict(enumerate(label_names))
+            config.label2id = {name: index for index, name in enumerate(label_names)}
         if not isinstance(config, BertConfig):
             raise ValueError(
                 f"{name_or_path} is a {type(config).__name__} (model_type {config.model_type!r}); "

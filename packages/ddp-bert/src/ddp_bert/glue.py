@@ -30,6 +30,8 @@ class GlueTask:
         Classifier outputs; 1 means regression (STS-B).
     search_metric
         The official metric used as the search score (higher is better).
+    label_names
+        Class names in label order (empty for regression), written into exported configs' ``id2label``.
     dev_split
         The split reported at the end (GLUE's dev set; test labels are hidden).
     """
@@ -38,6 +40,7 @@ class GlueTask:
     text_keys: tuple[str, ...]
     num_labels: int
     search_metric: str
+    label_names: tuple[str, ...] = ()
     dev_split: str = "validation"
 
     @property
@@ -49,14 +52,15 @@ class GlueTask:
 GLUE_TASKS: dict[str, GlueTask] = {
     task.name: task
     for task in (
-        GlueTask("cola", ("sentence",), 2, "matthews_correlation"),
-        GlueTask("sst2", ("sentence",), 2, "accuracy"),
-        GlueTask("mrpc", ("sentence1", "sentence2"), 2, "f1"),
-        GlueTask("qqp", ("question1", "question2"), 2, "f1"),
+        GlueTask("cola", ("sentence",), 2, "matthews_correlation", ("unacceptable", "acceptable")),
+        GlueTask("sst2", ("sentence",), 2, "accuracy", ("negative", "positive")),
+        GlueTask("mrpc", ("sentence1", "sentence2"), 2, "f1", ("not_equivalent", "equivalent")),
+        GlueTask("qqp", ("question1", "question2"), 2, "f1", ("not_duplicate", "duplicate")),
         GlueTask("stsb", ("sentence1", "sentence2"), 1, "spearmanr"),
-        GlueTask("mnli", ("premise", "hypothesis"), 3, "accuracy", dev_split="validation_matched"),
-        GlueTask("qnli", ("question", "sentence"), 2, "accuracy"),
-        GlueTask("rte", ("sentence1", "sentence2"), 2, "accuracy"),
+        GlueTask("mnli", ("premise", "hypothesis"), 3, "accuracy", ("entailment", "neutral", "contradiction"),
+                 dev_split="validation_matched"),
+        GlueTask("qnli", ("question", "sentence"), 2, "accuracy", ("entailment", "not_entailment")),
+        GlueTask("rte", ("sentence1", "sentence2"), 2, "accuracy", ("entailment", "not_entailment")),
     )
 }
 

@@ -97,11 +97,13 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def _load_supernet(args, run_dir: Path, num_labels: int, resuming: bool) -> ElasticBertForSequenceClassification:
+def _load_supernet(args, run_dir: Path, num_labels: int, label_names: tuple[str, ...], resuming: bool
+                   ) -> ElasticBertForSequenceClassification:
     if resuming:  # weights come from the checkpoint; the teacher's config was saved in the run directory
         config = AutoConfig.from_pretrained(run_dir / TEACHER_SUBDIR)
         return ElasticBertForSequenceClassification(BertForSequenceClassification(config))
-    return ElasticBertForSequenceClassification.from_pretrained(args.model, num_labels=num_labels)
+    return ElasticBertForSequenceClassification.from_pretrained(args.model, num_labels=num_labels,
+                                                                label_names=label_names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_part = train_part.select(range(args.max_train_examples))
         train_set = tokenize(train_part, task, tokenizer, args.max_length)
         score_set = tokenize(score_part, task, tokenizer, args.max_length)
-    supernet = _load_supernet(args, run_dir, task.num_labels, args.resume)
+    supernet = _load_supernet(args, run_dir, task.num_labels, task.label_names, args.resume)
     teacher = TeacherShape.from_config(supernet.config)
     space = build_search_space(teacher, args.depths, args.ffn_widths, args.heads, extra_metadata={
         "teacher": str(args.model), "teacher_dir": TEACHER_SUBDIR, "task": task.name,
