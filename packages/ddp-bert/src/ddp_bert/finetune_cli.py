@@ -135,3 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accelerator.print(json.dumps(results))
     accelerator.end_training()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

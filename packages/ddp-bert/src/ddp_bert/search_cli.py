@@ -211,3 +211,7 @@ def _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, import
         if orders is not None:
             write_json_atomic(run_dir / "importance_order.json", orders)
         write_json_atomic(run_dir / "search_args.json", vars(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
