@@ -194,3 +194,18 @@ def cli(run_dir: Path, argv: Sequence[str]) -> int:
     if np.isnan(answer.expectation):
         print("warning: the expectation is NaN; the run's θ holds no scores yet")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ddp_bert.generate RUN_DIR [flags]`` (the same as ``tools/generate.py RUN_DIR [flags]``)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        build_parser().print_help()
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return cli(Path(argv[0]), argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
