@@ -50,7 +50,7 @@ def test_interrupted_search_resumes_exactly(tiny_bert_dir, glue_dir, tmp_path, m
     assert read_state(interrupted)["counters"]["steps"] == 3
     with pytest.raises(SystemExit, match="--resume"):
         search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted))
-    assert search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted) + ["--resume"]) == 0
+    assert search_main(tiny_search_args(tiny_bert_dir, glue_dir, interrupted) + ["--resume", str(interrupted)]) == 0
 
     a, b = read_state(straight), read_state(interrupted)
     assert a["counters"]["finished"] and b["counters"]["finished"]

@@ -15,13 +15,13 @@ import torch
 from ddp_bert.costs import PARAMS_COST_NAME, parameter_cost_table, subnetwork_parameters
 from ddp_bert.space import SubnetworkShape, decode_architecture, teacher_shape_of
 from ddp_core import (
-    CategoricalDistribution,
     CostTable,
     InfeasibleBudgetError,
     LoadedRun,
     generate,
     load_run,
     pareto_front,
+    plot_pareto_front,
     read_json,
     write_json_atomic,
 )
@@ -30,25 +30,6 @@ from ddp_core import (
 PAPER_BUDGET_PARAMS_M = 67.0
 BERT_BASE_PARAMS_M = 109.48
 LATENCY_COST_NAME = "latency_ms"
-
-
-def eng_distribution(run: LoadedRun, live_only: bool) -> CategoricalDistribution:
-    """θ for ENG: pruned candidates keep the θ they had when pruned (the last value of the paper's Fig. 4).
-
-    After a full search every decision has one live candidate, so a budget below that architecture would be
-    infeasible in the pruned space; over the full space the candidates that survived longest are preferred.
-    """
-    distribution = CategoricalDistribution(run.distribution.theta.copy(), run.distribution.velocity.copy(),
-                                           run.distribution.live.copy())
-    if live_only:
-        return distribution
-    names = {decision.name: index for index, decision in enumerate(run.space.decisions)}
-    for pruned in run.history.get("pruned", []):
-        row = names[pruned["decision"]]
-        column = run.space.decisions[row].index(pruned["candidate"])
-        distribution.theta[row, column] = float(pruned["theta"])
-    distribution.live = run.space.full_mask()
-    return distribution
 
 
 def default_params_budget_m(run: LoadedRun) -> float:
@@ -139,24 +120,6 @@ def _latency_table(args, run_dir: Path, run: LoadedRun) -> CostTable:
     return table
 
 
-def _plot_front(front: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5, 3.5))
-    axes.plot([p["costs"][PARAMS_COST_NAME] for p in front], [p["expectation"] for p in front], "o-")
-    axes.set_xlabel("parameters (M)")
-    axes.set_ylabel("architecture expectation E[α]")
-    axes.set_title("ENG Pareto front")
-    figure.tight_layout()
-    temporary = path.with_suffix(".tmp.png")
-    figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    temporary.replace(path)
-
-
 def cli(run_dir: Path, argv: Sequence[str]) -> int:
     """Entry point for ``tools/generate.py`` (metadata ``generator = "ddp_bert.generate:cli"``)."""
     args = build_parser().parse_args(list(argv))
@@ -170,7 +133,10 @@ def cli(run_dir: Path, argv: Sequence[str]) -> int:
             raise SystemExit("--latency-ms needs --latency-table PATH (measured there if the file is missing)")
         costs[LATENCY_COST_NAME] = _latency_table(args, run_dir, run)
         budgets[LATENCY_COST_NAME] = args.latency_ms
-    distribution = eng_distribution(run, args.live_only)
+    # After a full search every decision has one live candidate, so ENG searches the full space by default:
+    # ddp-core then counts each pruned candidate with the θ it had when pruned (the candidates that survived
+    # longest are preferred).
+    distribution = run.distribution
     try:
         answer = generate(run.space, distribution, costs, budgets, live_only=args.live_only)
     except InfeasibleBudgetError as error:
@@ -179,10 +145,11 @@ def cli(run_dir: Path, argv: Sequence[str]) -> int:
     result = {**answer.to_dict(), "shape": shape.to_dict(), "search_finished": run.finished,
               "live_only": args.live_only, "task": run.space.metadata.get("task")}
     if args.pareto:
-        front = [r.to_dict() for r in pareto_front(run.space, distribution, costs, PARAMS_COST_NAME,
-                                                    points=args.pareto, live_only=args.live_only)]
-        write_json_atomic(run_dir / "pareto_params.json", front)
-        _plot_front(front, run_dir / "pareto_params.png")
+        front = pareto_front(run.space, distribution, costs, PARAMS_COST_NAME, points=args.pareto,
+                             live_only=args.live_only)
+        write_json_atomic(run_dir / "pareto_params.json", [r.to_dict() for r in front])
+        plot_pareto_front(front, PARAMS_COST_NAME, run_dir / "pareto_params.png", "ENG Pareto front (parameters)",
+                          highlight=[answer])
         result["pareto"] = str(run_dir / "pareto_params.json")
     if args.export_dir is not None:
         result["export"] = export_model(run_dir, run, shape, Path(args.export_dir))

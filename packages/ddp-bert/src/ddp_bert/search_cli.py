@@ -28,7 +28,7 @@ from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, t
 from ddp_bert.importance import reorder_by_importance
 from ddp_bert.search_logging import JsonlLogger, TqdmProgress
 from ddp_bert.space import TeacherShape, build_search_space, decode_architecture
-from ddp_core import DDPSearch, SearchConfig, write_json_atomic
+from ddp_core import DDPSearch, add_search_arguments, search_config_from_args, write_json_atomic
 
 TEACHER_SUBDIR = "teacher"
 
@@ -74,16 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--distill-temperature", type=float, default=1.0)
     train.add_argument("--teacher-model", default=None,
                        help="fine-tuned classifier for soft targets (default: the whole supernet, in place)")
-    search = parser.add_argument_group("search (ddp-core)")
-    search.add_argument("--rounds-per-stage", type=int, default=3, help="T")
-    search.add_argument("--momentum", type=float, default=0.9, help="gamma")
-    search.add_argument("--temperature", type=float, default=0.01, help="tau for metrics in [0, 1]")
-    search.add_argument("--normalization", choices=("sum", "softmax"), default="sum")
-    search.add_argument("--no-prune", action="store_true", help="NoPrune ablation")
-    search.add_argument("--seed", type=int, default=0)
+    add_search_arguments(parser, "search (ddp-core); --run-dir defaults to runs/bert-<task>")
     run = parser.add_argument_group("run")
-    run.add_argument("--run-dir", default=None, help="default: runs/bert-<task>")
-    run.add_argument("--resume", action="store_true", help="continue the search saved in --run-dir")
     run.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is visible")
     run.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
     return parser
@@ -114,10 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = glue_task(args.task)
     except ValueError as error:
         parser.error(str(error))
-    run_dir = Path(args.run_dir or f"runs/bert-{task.name}")
+    run_dir = Path(args.resume or args.run_dir or f"runs/bert-{task.name}")
     has_state = (run_dir / "state.json").exists()
     if has_state and not args.resume:
-        raise SystemExit(f"{run_dir} already holds a search: pass --resume to continue it, or another --run-dir")
+        raise SystemExit(f"{run_dir} already holds a search: pass --resume {run_dir} to continue it, or another --run-dir")
     if args.resume and not has_state:
         raise SystemExit(f"--resume: {run_dir} holds no search (no state.json); drop --resume to start one")
     accelerator = Accelerator(
@@ -164,18 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.resume:
         _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir)
-    config = SearchConfig(rounds_per_stage=args.rounds_per_stage, momentum=args.momentum,
-                          temperature=args.temperature, normalization=args.normalization,
-                          prune=not args.no_prune, seed=args.seed)
+    config = search_config_from_args(args)
     main_process = accelerator.is_main_process
     callbacks = [TqdmProgress(disable=not main_process)]
     if main_process:
         callbacks.append(JsonlLogger(run_dir / "log.jsonl", evaluator))
     # Only the main process writes the run directory; the others follow it (same seed, same samples).
-    search = DDPSearch(space, evaluator, config, run_dir=run_dir if main_process else None,
-                       callbacks=callbacks, resume=args.resume)
-    if args.resume and not main_process:
-        search.load(run_dir)
+    search = DDPSearch(space, evaluator, config, run_dir=run_dir, callbacks=callbacks, resume=args.resume is not None,
+                       writes=main_process)
     result = search.run()
     accelerator.wait_for_everyone()
     shape = decode_architecture(space, result.architecture)

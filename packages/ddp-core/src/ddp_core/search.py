@@ -132,7 +132,12 @@ def stage_schedule(space: SearchSpace, prune: bool = True, stages: int | None = 
 
 
 class DDPSearch:
-    """Runs Alg. 1 over ``space`` with ``evaluator``; resumable from ``run_dir`` at any trained architecture."""
+    """Runs Alg. 1 over ``space`` with ``evaluator``; resumable from ``run_dir`` at any trained architecture.
+
+    Under several processes (``accelerate launch``) every process runs the same seeded search; pass
+    ``writes=accelerator.is_main_process`` so that only the main process writes ``run_dir`` while the others
+    still resume from it.
+    """
 
     def __init__(
         self,
@@ -142,12 +147,14 @@ class DDPSearch:
         run_dir: str | Path | None = None,
         callbacks: Sequence[Any] = (),
         resume: bool = True,
+        writes: bool = True,
     ) -> None:
         self.space = space
         self.evaluator = evaluator
         self.config = config or SearchConfig()
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.callbacks = list(callbacks)
+        self.writes = writes
         self.higher_is_better = bool(getattr(evaluator, "higher_is_better", True))
         self.distribution = CategoricalDistribution.uniform(space)
         self.sampler = DisjointSampler(space, self.config.seed)
@@ -172,7 +179,7 @@ class DDPSearch:
 
     def run(self) -> SearchResult:
         """Train until every decision is at its floor (or the NoPrune stages are done)."""
-        if self.run_dir is not None and not (self.run_dir / "state.json").exists():
+        if self.run_dir is not None and self.writes and not (self.run_dir / "state.json").exists():
             self.save()
         while not self.finished:
             self.step()
@@ -180,7 +187,7 @@ class DDPSearch:
         for callback in self.callbacks:
             if hasattr(callback, "on_end"):
                 callback.on_end(self, result)
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.writes:
             from ddp_core.plotting import plot_theta_history
 
             plot_theta_history(self.space, self.history, self.run_dir / "theta_history.png")
@@ -349,7 +356,7 @@ class DDPSearch:
 
     def save(self) -> None:
         """Write evaluator checkpoint, state and summary to the run directory, each atomically."""
-        if self.run_dir is None:
+        if self.run_dir is None or not self.writes:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.run_dir / "space.json", self.space.to_dict())

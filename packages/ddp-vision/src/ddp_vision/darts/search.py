@@ -188,9 +188,7 @@ def _run(argv: list[str] | None) -> int:
     torch.manual_seed(config.seed)  # identical supernet initialisation in every process and every run
     evaluator = SupernetEvaluator(DartsSupernet(supernet_config), splits, training, accelerator)
     # only the main process owns the run directory; the others follow the same seeded samples
-    search = DDPSearch(space, evaluator, config, run_dir=run_dir if main_process else None, resume=True)
-    if not main_process and (run_dir / "state.json").exists():
-        search.load(run_dir)
+    search = DDPSearch(space, evaluator, config, run_dir=run_dir, resume=True, writes=main_process)
     progress = _ProgressBar(accelerator, search.total_steps, search.steps, main_process and not args.no_progress)
     search.callbacks.append(progress)
     started = time.perf_counter()

@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
-from ddp_core import DDPSearch, ProgressPrinter, SearchConfig, stage_schedule
+from ddp_core import (
+    DDPSearch,
+    ProgressPrinter,
+    add_search_arguments,
+    run_directory,
+    search_config_from_args,
+    stage_schedule,
+)
 from ddp_vision.data import DATASET_NAMES, ImageSplits, load_splits
 from ddp_vision.macro.space import MacroSpaceConfig, macro_space
 from ddp_vision.mobilenet.space import LayerwiseSpace, MobileNetSpaceConfig, mobilenet_space
@@ -22,24 +29,6 @@ from ddp_vision.mobilenet.supernet import LayerwiseSupernet
 from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig, make_accelerator
 
 SPACES = ("mobilenet", "nas-bench-macro")
-
-
-class ProcessAwareSearch(DDPSearch):
-    """A :class:`DDPSearch` whose run-directory files are written by the main process only.
-
-    Every process trains the same sampled architectures (ddp-core's sampling is seeded identically), so each
-    holds the same state; the evaluator's checkpoint still runs in every process because it synchronises them.
-    """
-
-    def __init__(self, *args: Any, is_main_process: bool = True, **kwargs: Any) -> None:
-        self.is_main_process = is_main_process
-        super().__init__(*args, **kwargs)
-
-    def save(self) -> None:
-        if self.is_main_process or self.run_dir is None:
-            super().save()
-        else:  # joins the evaluator's barriers; writes nothing on this process
-            self.evaluator.save_checkpoint(self.run_dir / "checkpoints" / ".other-process")
 
 
 def build_space(args: argparse.Namespace, splits: ImageSplits) -> LayerwiseSpace:
@@ -61,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="DDPNAS search over the MobileNet layer-wise space or NAS-Bench-Macro (resumable).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--run-dir", type=pathlib.Path, required=True, help="run directory (resumes if it exists)")
     parser.add_argument("--space", choices=SPACES, default="mobilenet")
     parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
                         help="default: image_folder (mobilenet) or cifar10 (nas-bench-macro)")
@@ -81,13 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--steps-per-unit", type=int, default=None, help="batches per sample (default: one epoch)")
     training.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     training.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is visible")
-    search = parser.add_argument_group("DDPNAS")
-    search.add_argument("--rounds-per-stage", type=int, default=3, help="T of the paper")
-    search.add_argument("--momentum", type=float, default=0.9, help="γ of Eq. 4")
-    search.add_argument("--temperature", type=float, default=0.01, help="τ: utility / τ before the softmax")
-    search.add_argument("--normalization", choices=("sum", "softmax"), default="sum")
-    search.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
-    search.add_argument("--seed", type=int, default=0)
+    add_search_arguments(parser, "DDPNAS (a --run-dir that holds a search is resumed; default runs/<space>)")
     parser.add_argument("--quiet", action="store_true", help="no per-sample lines or progress bars")
     return parser
 
@@ -95,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) a search; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.run_dir = run_directory(args, pathlib.Path("runs") / args.space)
     dataset = args.dataset or ("cifar10" if args.space == "nas-bench-macro" else "image_folder")
     if dataset in ("image_folder", "cifar10") and args.data_dir is None:
         print(f"error: --dataset {dataset} needs --data-dir (or use --dataset synthetic/digits to try it out)",
@@ -110,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     space = layerwise.search_space()
     space.metadata["dataset"] = {"name": splits.name, "num_classes": splits.num_classes,
                                  "image_size": splits.image_size}
-    config = SearchConfig(rounds_per_stage=args.rounds_per_stage, momentum=args.momentum,
-                          temperature=args.temperature, normalization=args.normalization,
-                          prune=not args.no_prune, seed=args.seed)
+    config = search_config_from_args(args)
     total_units = config.rounds_per_stage * sum(stage_schedule(space, config.prune, config.stages))
     training = SupernetTrainingConfig(
         learning_rate=args.lr, min_learning_rate=args.min_lr, momentum=0.9, weight_decay=args.weight_decay,
@@ -127,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = SupernetEvaluator(supernet, splits, training, accelerator, progress=not args.quiet)
     callbacks = [] if args.quiet or not accelerator.is_main_process else [ProgressPrinter()]
     try:
-        search = ProcessAwareSearch(space, evaluator, config, run_dir=args.run_dir, callbacks=callbacks,
-                                    is_main_process=accelerator.is_main_process)
+        search = DDPSearch(space, evaluator, config, run_dir=args.run_dir, callbacks=callbacks,
+                           writes=accelerator.is_main_process)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
