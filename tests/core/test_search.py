@@ -105,3 +105,21 @@ def test_importing_ddp_core_does_not_import_frameworks():
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_total_steps_is_exact_at_the_end_and_never_below_steps_done():
+    from ddp_core import Requires
+
+    space = SearchSpace([Decision("depth", ["1", "2", "3"])] + [
+        Decision(f"w{i}", ["a", "b", "c", "d"], requires=Requires("depth", [str(d) for d in range(i + 1, 4)]))
+        for i in range(3)
+    ])
+    seen = []
+
+    class Watch:
+        def on_sample(self, search, event):
+            seen.append((event["step"], event["total_steps"]))
+
+    result = DDPSearch(space, PreferFirst(), callbacks=[Watch()]).run()
+    assert all(total >= step for step, total in seen)
+    assert seen[-1][1] == result.steps

@@ -113,9 +113,12 @@ class SearchResult:
         return self.space.describe(self.architecture)
 
 
-def stage_schedule(space: SearchSpace, prune: bool = True, stages: int | None = None) -> list[int]:
-    """Round sizes R of each stage, assuming one candidate per decision is pruned per stage."""
-    live = space.full_mask()
+def stage_schedule(
+    space: SearchSpace, prune: bool = True, stages: int | None = None, live: np.ndarray | None = None
+) -> list[int]:
+    """Round sizes R of each stage from ``live`` (default: the full space) on, assuming one candidate per
+    decision is pruned per stage."""
+    live = space.full_mask() if live is None else np.array(live, dtype=bool)
     if not prune:
         count = stages or len(stage_schedule(space))
         return [int(live.sum(axis=1).max())] * count
@@ -174,8 +177,15 @@ class DDPSearch:
     # ------------------------------------------------------------------ loop
     @property
     def total_steps(self) -> int:
-        """Architectures a full run trains, assuming no postponed pruning."""
-        return self.config.rounds_per_stage * sum(stage_schedule(self.space, self.config.prune, self.config.stages))
+        """Architectures a full run trains: exact for the stages done, an estimate for those left (it assumes
+        no postponed pruning and one candidate pruned per decision per stage)."""
+        rounds = self.config.rounds_per_stage
+        if not self.config.prune:
+            return rounds * sum(stage_schedule(self.space, False, self.config.stages))
+        if self.finished:
+            return self.steps
+        done_before_stage = sum(1 for r in self.record.records if r.stage < self.stage)
+        return done_before_stage + rounds * sum(stage_schedule(self.space, True, live=self.distribution.live))
 
     def run(self) -> SearchResult:
         """Train until every decision is at its floor (or the NoPrune stages are done)."""
