@@ -10,18 +10,16 @@ from ddp_core.distribution import (
     prunable_mask,
 )
 from ddp_core.generation import GenerationResult, evaluate_costs, expectation, generate, pareto_front
-from ddp_core.persistence import read_json, write_json_atomic
+from ddp_core.persistence import LoadedRun, load_run, read_json, write_json_atomic
 from ddp_core.plotting import plot_pareto_front, plot_theta_history
+from ddp_core.progress import ProgressPrinter
 from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
 from ddp_core.sampling import DisjointSampler
 from ddp_core.search import (
     DDPSearch,
     Evaluator,
-    LoadedRun,
-    ProgressPrinter,
     SearchConfig,
     SearchResult,
-    load_run,
     stage_schedule,
 )
 from ddp_core.solver import InfeasibleBudgetError, solve_groups

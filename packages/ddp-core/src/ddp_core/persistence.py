@@ -7,10 +7,14 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ddp_core.distribution import CategoricalDistribution
+from ddp_core.space import SearchSpace
 
 
 def _jsonable(value: Any) -> Any:
@@ -68,3 +72,31 @@ def remove_other_directories(parent: Path, keep: str) -> None:
     for child in parent.iterdir():
         if child.is_dir() and child.name != keep:
             shutil.rmtree(child, ignore_errors=True)
+
+
+@dataclass
+class LoadedRun:
+    """What ENG needs from a run directory, without the evaluator."""
+
+    space: SearchSpace
+    distribution: CategoricalDistribution
+    history: dict[str, list]
+    config: dict[str, Any]
+    finished: bool
+    run_dir: Path
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Read ``space.json`` and ``state.json`` of a run directory (finished or not)."""
+    run_dir = Path(run_dir)
+    for name in ("space.json", "state.json"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(
+                f"{run_dir / name} does not exist: {run_dir} is not a ddpnas run directory (run a search with "
+                "--run-dir first)"
+            )
+    space = SearchSpace.from_dict(read_json(run_dir / "space.json"))
+    state = read_json(run_dir / "state.json")
+    distribution = CategoricalDistribution.uniform(space)
+    distribution.load_state_dict(state["distribution"])
+    return LoadedRun(space, distribution, state["history"], state["config"], bool(state["counters"]["finished"]), run_dir)

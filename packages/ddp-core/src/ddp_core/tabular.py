@@ -305,8 +305,7 @@ def generate_cli(run_dir: Path, argv: list[str]) -> int:
     import argparse
 
     from ddp_core.generation import generate
-    from ddp_core.persistence import write_json_atomic
-    from ddp_core.search import load_run
+    from ddp_core.persistence import load_run, write_json_atomic
 
     parser = argparse.ArgumentParser(prog="generate.py RUN_DIR", description=generate_cli.__doc__)
     parser.add_argument("--params-m", help="parameter budgets in millions, comma-separated")
