@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on CPU, 256 on CUDA")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 5 CPU, 30 CUDA)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--channels-last", action="store_true", help="channels_last on the CPU too (always on CUDA)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--output", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
     torch.manual_seed(0)
     config = DartsSupernetConfig(channels=args.channels, layers=args.layers, image_size=args.image_size)
     model = DartsSupernet(config).to(device)
-    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    memory_format = torch.channels_last if cuda or args.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     images = torch.randn(batch, 3, args.image_size, args.image_size, device=device).contiguous(
