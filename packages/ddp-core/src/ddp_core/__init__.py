@@ -10,8 +10,8 @@ from ddp_core.distribution import (
     prunable_mask,
 )
 from ddp_core.generation import GenerationResult, evaluate_costs, expectation, generate, pareto_front
-from ddp_core.persistence import LoadedRun, load_run, read_json, write_json_atomic
-from ddp_core.plotting import plot_pareto_front, plot_theta_history
+from ddp_core.persistence import LoadedRun, load_run, read_json, write_json_atomic, write_text_atomic
+from ddp_core.plotting import plot_pareto_front, plot_theta_history, save_figure
 from ddp_core.progress import ProgressPrinter
 from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
 from ddp_core.sampling import DisjointSampler
@@ -63,8 +63,10 @@ __all__ = [
     "pruning_error_bound",
     "read_json",
     "run_directory",
+    "save_figure",
     "search_config_from_args",
     "solve_groups",
     "stage_schedule",
     "write_json_atomic",
+    "write_text_atomic",
 ]

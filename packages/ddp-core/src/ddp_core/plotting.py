@@ -12,6 +12,19 @@ import numpy as np
 from ddp_core.space import SearchSpace
 
 
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG through a temporary file and ``os.replace``, then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=dpi)
+    plt.close(figure)
+    os.replace(tmp, path)
+    return path
+
+
 def theta_trajectories(space: SearchSpace, history: dict[str, Any]) -> np.ndarray:
     """(stages + 1, E, Kmax) θ after each stage; a pruned candidate keeps the θ it had when pruned."""
     snapshots = np.asarray(history["theta"], dtype=np.float64)
@@ -59,13 +72,7 @@ def plot_theta_history(
     figure.suptitle("θ per candidate after each stage (a line ends where the candidate was pruned)", fontsize=10)
     figure.supxlabel("stage", fontsize=9, y=0.07)
     figure.tight_layout(rect=(0, 0.1, 1, 0.96))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_pareto_front(
@@ -94,10 +101,4 @@ def plot_pareto_front(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
-    return path
+    return save_figure(figure, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+from ddp_core.plotting import save_figure
 from ddp_vision.darts.genotypes import Genotype, validate_genotype
 
 __all__ = ["draw_genotype"]
@@ -71,10 +72,4 @@ def draw_genotype(genotype: Genotype, path: str | os.PathLike, title: str = "") 
     _draw_cell(axes[1], genotype.reduce, genotype.reduce_concat, "reduction cell")
     if title:
         figure.suptitle(title, fontsize=10)
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
-    return path
+    return save_figure(figure, path)

@@ -17,6 +17,7 @@ import pathlib
 from collections.abc import Sequence
 
 from ddp_core import CategoricalDistribution, InfeasibleBudgetError, SearchSpace, read_json, write_json_atomic
+from ddp_core.persistence import write_text_atomic
 from ddp_vision.darts.costs import EvalNetworkSpec, eval_cost_tables, network_costs
 from ddp_vision.darts.derivation import BUDGET_KEYS, darts_derivation, generate_genotypes
 from ddp_vision.darts.drawing import draw_genotype
@@ -82,7 +83,7 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
     derived_costs = network_costs(spec.build(derived), spec.image_size, spec.in_channels)
     write_json_atomic(run_dir / "genotype.json", {"genotype": genotype_to_dict(derived), "costs": derived_costs,
                                                    "rule": "darts: two strongest inputs per node, argmax op"})
-    _write_text(run_dir / "genotype.txt", format_genotype(derived) + "\n")
+    write_text_atomic(run_dir / "genotype.txt", format_genotype(derived) + "\n")
     answers, errors = [], []
     for budget in budgets:
         try:
@@ -92,7 +93,7 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
     report = {"network": spec.to_dict(), "derived": {"genotype_text": format_genotype(derived), **derived_costs},
               "answers": [a.to_dict() for a in answers], "infeasible": errors}
     write_json_atomic(run_dir / "eng.json", report)
-    _write_text(run_dir / "eng.txt", format_report(report))
+    write_text_atomic(run_dir / "eng.txt", format_report(report))
     if draw:
         draw_genotype(derived, run_dir / "cells.png", title="DARTS rule (two strongest inputs, argmax op)")
         for i, answer in enumerate(answers):
@@ -100,14 +101,6 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
             draw_genotype(answer.genotype, run_dir / f"eng_cells_{i}.png",
                           title=f"ENG {label}: E={answer.expectation:.4f}, {answer.costs['params_m']:.2f}M params")
     return report
-
-
-def _write_text(path: pathlib.Path, text: str) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_report(report: dict) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 import time
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ddp_core import write_json_atomic
+from ddp_core.plotting import save_figure
 from ddp_vision.darts.costs import EvalNetworkSpec, network_costs
 from ddp_vision.darts.genotypes import (
     PUBLISHED_GENOTYPES,
@@ -130,10 +130,7 @@ def _plot_curves(history: list[dict], path: pathlib.Path) -> None:
     for axis in (left, right):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, path)
+    save_figure(figure, path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:

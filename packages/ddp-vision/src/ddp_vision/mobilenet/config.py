@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ddp_core import write_json_atomic
+
 BLOCK_TYPES = ("mbconv", "conv_bn")
 ACTIVATIONS = ("relu", "relu6")
 
@@ -157,15 +159,6 @@ class NetworkConfig:
         if not path.is_file():
             raise FileNotFoundError(f"network config {path} does not exist; generate one with tools/generate.py")
         return cls.from_dict(json.loads(path.read_text()))
-
-
-def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` via a temporary file and :func:`os.replace`."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 def mobilenetv2_config(

@@ -23,8 +23,8 @@ from ddp_core import (
     generate,
     load_run,
     pareto_front,
+    write_json_atomic,
 )
-from ddp_vision.mobilenet.config import write_json_atomic
 from ddp_vision.mobilenet.latency import latency_cost_table, load_latency_table
 from ddp_vision.mobilenet.space import LayerwiseSpace, space_from_metadata
 

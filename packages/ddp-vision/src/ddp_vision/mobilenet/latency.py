@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ddp_core import write_json_atomic
 from ddp_vision.mobilenet.blocks import ClassifierHead, ConvBNAct, build_block
-from ddp_vision.mobilenet.config import conv_output_size, write_json_atomic
+from ddp_vision.mobilenet.config import conv_output_size
 from ddp_vision.mobilenet.network import LayerwiseMobileNet
 from ddp_vision.mobilenet.space import LayerwiseSpace, space_from_metadata
 

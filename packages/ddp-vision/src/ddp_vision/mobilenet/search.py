@@ -135,7 +135,7 @@ def report_result(
     For NAS-Bench-Macro searched on CIFAR-10 (10 classes, 32 px) it adds the benchmark's row of the answer and
     Kendall's tau between the supernet scores recorded during the search and the benchmark's accuracies.
     """
-    from ddp_vision.mobilenet.config import write_json_atomic
+    from ddp_core import write_json_atomic
     from ddp_vision.mobilenet.costs import network_cost
 
     config = layerwise.network_config(architecture, name="ddpnas_argmax")

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ddp_core import write_json_atomic
 from ddp_vision.data import BatchStream, ImageSplits
-from ddp_vision.mobilenet.config import NetworkConfig, write_json_atomic
+from ddp_vision.mobilenet.config import NetworkConfig
 from ddp_vision.mobilenet.network import LayerwiseMobileNet
 from ddp_vision.supernet_evaluator import atomic_torch_save
 
