@@ -126,3 +126,37 @@ def test_solve_groups_exact_and_fast_on_large_spaces():
     )
     choice, value = solve_groups(values, costs, [2.5, 2.5])
     assert value == pytest.approx(best[0])
+
+
+def test_a_list_reports_each_infeasible_budget_and_answers_the_rest():
+    space = SearchSpace([Decision("a", ["x", "y"]), Decision("b", ["x", "y"])])
+    dist = CategoricalDistribution.uniform(space)
+    dist.theta = np.array([[0.7, 0.3], [0.4, 0.6]])
+    costs = {"flops_m": CostTable("flops_m", 10.0, [[5.0, 1.0], [2.0, 3.0]]),
+             "params_m": CostTable("params_m", 1.0, [[1.0, 2.0], [2.0, 1.0]])}
+    requests = [{"flops_m": 12.0}, {"flops_m": 18.0}, {"flops_m": 14.0, "params_m": 3.0}, {"params_m": 4.0}]
+    low, high, joint, fine = generate(space, dist, costs, requests, on_infeasible="report")
+    assert not low.feasible and low.smallest == {"flops_m": 13.0}  # fixed part included
+    assert "smallest achievable flops_m is 13" in low.message
+    assert high.feasible and high.architecture == (0, 1) and high.proven_optimal
+    assert not joint.feasible and joint.smallest == {"flops_m": 18.0, "params_m": 4.0}
+    assert "smallest achievable params_m with flops_m <= 14 is 4" in joint.message
+    assert fine.feasible and fine.costs["params_m"] <= 4.0
+    assert low.to_dict()["infeasible"] and high.to_dict()["proven_optimal"]
+    with pytest.raises(InfeasibleBudgetError, match="smallest achievable flops_m is 13"):
+        generate(space, dist, costs, requests)  # the default for lists stays "raise"
+    for bad in (float("nan"), float("inf"), "many"):
+        with pytest.raises(ValueError, match="budget flops_m="):
+            generate(space, dist, costs, {"flops_m": bad})
+
+
+def test_conditional_spaces_report_the_smallest_cost_over_every_depth():
+    space = SearchSpace([Decision("depth", ["1", "2"]), Decision("l0", ["s", "b"]),
+                         Decision("l1", ["s", "b"], requires=Requires("depth", ["2"]))])
+    dist = CategoricalDistribution.uniform(space)
+    costs = {"flops_m": CostTable("flops_m", 5.0, [[0.0, 0.0], [1.0, 4.0], [1.0, 4.0]])}
+    answers = generate(space, dist, costs, [{"flops_m": 5.5}, {"flops_m": 6.0}, {"flops_m": 100.0}],
+                       on_infeasible="report")
+    assert not answers[0].feasible and answers[0].smallest == {"flops_m": 6.0}  # depth 1, small layer
+    assert answers[1].feasible and answers[1].costs["flops_m"] == 6.0
+    assert answers[2].feasible

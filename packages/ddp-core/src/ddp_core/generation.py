@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ddp_core.distribution import CategoricalDistribution
-from ddp_core.solver import InfeasibleBudgetError, solve_groups
+from ddp_core.solver import GroupProblem, InfeasibleBudgetError, infeasible_message
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 Constraint = Callable[[Architecture], bool]
@@ -18,13 +18,22 @@ Constraint = Callable[[Architecture], bool]
 
 @dataclass
 class GenerationResult:
-    """One ENG answer: the architecture, its expectation (Eq. 9) and every cost."""
+    """One ENG answer: the architecture, its expectation (Eq. 9) and every cost.
+
+    ``proven_optimal`` is False when the time limit ran out first: the architecture meets every budget and is
+    the best one found, but a better one may exist.
+    """
 
     architecture: Architecture
     expectation: float
     costs: dict[str, float]
     budgets: dict[str, float] = field(default_factory=dict)
     described: dict[str, str] = field(default_factory=dict)
+    proven_optimal: bool = True
+
+    @property
+    def feasible(self) -> bool:
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,7 +42,31 @@ class GenerationResult:
             "expectation": self.expectation,
             "costs": self.costs,
             "budgets": self.budgets,
+            "proven_optimal": self.proven_optimal,
         }
+
+
+@dataclass
+class InfeasibleBudget:
+    """A budget of a list that no architecture meets (``generate(..., on_infeasible="report")``).
+
+    ``smallest[name]``: the smallest achievable value of that cost (fixed part included) among architectures
+    that meet the other budgets of this request; None when no architecture meets those, or when the time limit
+    ran out before it was found (``proven`` is then False).
+    """
+
+    budgets: dict[str, float]
+    message: str
+    smallest: dict[str, float | None]
+    proven: bool = True
+
+    @property
+    def feasible(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budgets": self.budgets, "infeasible": True, "message": self.message, "smallest": self.smallest,
+                "proven": self.proven}
 
 
 def expectation(space: SearchSpace, theta: np.ndarray | CategoricalDistribution, architecture: Sequence[int]) -> float:
@@ -54,19 +87,18 @@ def _controller_assignments(space: SearchSpace, allowed: np.ndarray) -> list[dic
     return [dict(zip(controllers, combo, strict=True)) for combo in itertools.product(*options)]
 
 
-def _solve_one(
-    space: SearchSpace,
-    theta: np.ndarray,
-    allowed: np.ndarray,
-    tables: Sequence[CostTable],
-    budgets: np.ndarray,
-    constraints: Sequence[Constraint],
-) -> tuple[Architecture, float]:
+def _assignment_problems(space: SearchSpace, theta: np.ndarray, allowed: np.ndarray, tables: Sequence[CostTable],
+                         constraints: Sequence[Constraint]) -> list[tuple[np.ndarray, list[int], list, float, GroupProblem]]:
+    """One group problem per assignment of the controllers (the decisions others depend on).
+
+    Each free active decision is a group; its values are θ / (number of active decisions), so a choice's total
+    value plus the assignment's share is the expectation (Eq. 9); the assignment's costs join the fixed part.
+    """
     names = [t.name for t in tables]
     matrices = [t.matrix(space) for t in tables]
     fixed = np.array([t.fixed for t in tables])
-    best: tuple[Architecture, float] | None = None
     base = np.argmax(np.where(allowed, theta, -np.inf), axis=1)
+    out = []
     for assignment in _controller_assignments(space, allowed):
         architecture = base.copy()
         for c, k in assignment.items():
@@ -74,14 +106,12 @@ def _solve_one(
         active = space.active_mask(tuple(architecture))
         count = int(active.sum())
         free = [e for e in range(space.num_decisions) if active[e] and e not in assignment]
-        spent = fixed + np.array([sum(m[c, k] for c, k in assignment.items()) for m in matrices]) if tables else fixed
+        spent = fixed + np.array([sum(m[c, k] for c, k in assignment.items()) for m in matrices]).reshape(len(tables))
         start = sum(theta[c, k] for c, k in assignment.items()) / count
         options = [np.flatnonzero(allowed[e]) for e in free]
         group_values = [theta[e, opts] / count for e, opts in zip(free, options, strict=True)]
-        group_costs = [
-            np.stack([m[e, opts] for m in matrices], axis=1) if tables else np.zeros((len(opts), 0))
-            for e, opts in zip(free, options, strict=True)
-        ]
+        group_costs = [np.stack([m[e, opts] for m in matrices], axis=1) if tables else np.zeros((len(opts), 0))
+                       for e, opts in zip(free, options, strict=True)]
 
         def accept(picked: tuple[int, ...], free=free, options=options, architecture=architecture) -> bool:
             candidate = architecture.copy()
@@ -89,24 +119,27 @@ def _solve_one(
                 candidate[e] = opts[i]
             return all(check(tuple(int(k) for k in candidate)) for check in constraints)
 
-        try:
-            picked, value = solve_groups(
-                group_values, group_costs, budgets - spent, names, accept if constraints else None
-            )
-        except InfeasibleBudgetError:
-            continue
-        for e, opts, i in zip(free, options, picked, strict=True):
-            architecture[e] = opts[i]
-        value += start
-        if best is None or value > best[1] + 1e-12:
-            best = (tuple(int(k) for k in architecture), float(value))
-    if best is None:
-        raise InfeasibleBudgetError(
-            "no architecture meets all budgets together ("
-            + ", ".join(f"{n} <= {b:g}" for n, b in zip(names, budgets, strict=True))
-            + "); each is reachable alone, so relax one of them"
-        )
-    return best
+        problem = GroupProblem(group_values, group_costs, names, spent, accept if constraints else None)
+        out.append((architecture, free, options, start, problem))
+    return out
+
+
+def _budget_rows(budget_list: Sequence[Mapping[str, float]], costs: Mapping[str, CostTable]) -> tuple[list[str], np.ndarray]:
+    """The budgeted cost names (in ``costs`` order) and one row of bounds per request (inf = not budgeted)."""
+    for budget in budget_list:
+        unknown = set(budget) - set(costs)
+        if unknown:
+            raise KeyError(f"budgets name unknown costs {sorted(unknown)}; known: {sorted(costs)}")
+        for name, value in budget.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"budget {name}={value!r} is not a number; give an upper bound such as 400") from None
+            if not np.isfinite(number):
+                raise ValueError(f"budget {name}={value!r} is not a finite number; give a finite upper bound")
+    names = [name for name in costs if any(name in budget for budget in budget_list)]
+    rows = np.array([[float(budget[n]) if n in budget else np.inf for n in names] for budget in budget_list])
+    return names, rows.reshape(len(budget_list), len(names))
 
 
 def _cheapest_per_assignment(space: SearchSpace, allowed: np.ndarray, table: CostTable) -> list[Architecture]:
@@ -129,59 +162,81 @@ def generate(
     *,
     live_only: bool = True,
     constraints: Sequence[Constraint] = (),
-) -> GenerationResult | list[GenerationResult]:
+    on_infeasible: str = "raise",
+    time_limit_s: float | None = 60.0,
+) -> GenerationResult | list[GenerationResult | InfeasibleBudget]:
     """α* = argmax E[α] subject to every budget (Eq. 10), exactly.
 
     Parameters
     ----------
     space, distribution : the search space and the searched θ
     costs : additive cost tables by name (``"flops_m"``, ``"params_m"``, ``"latency_ms"``)
-    budgets : one mapping name -> upper bound, or a list of them (answered in one call)
+    budgets : one mapping name -> upper bound, or a list of them (answered in one call, sharing the work)
     live_only : search the pruned space (default) or the full one (pruned candidates then count with the θ
         they had when pruned)
     constraints : extra predicates on a whole architecture (non-additive constraints)
+    on_infeasible : for a list of budgets, ``"raise"`` (default) raises at the first budget no architecture
+        meets; ``"report"`` puts an :class:`InfeasibleBudget` (message, smallest achievable costs) in its place
+        and answers the others. A single budget mapping always raises.
+    time_limit_s : wall-clock limit of the whole call (None: none). Answers not proven optimal by then are the
+        best found so far, with ``proven_optimal=False``.
 
     Returns
     -------
-    GenerationResult, or a list of them when ``budgets`` is a list.
+    GenerationResult, or a list with one entry per budget when ``budgets`` is a list.
 
     Raises
     ------
     InfeasibleBudgetError
-        Naming the smallest achievable cost.
+        Naming the smallest achievable cost (fixed part included).
     """
+    if on_infeasible not in ("raise", "report"):
+        raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
     costs = dict(costs or {})
     for table in costs.values():
         table.check(space)
     many = isinstance(budgets, Sequence) and not isinstance(budgets, Mapping)
-    budget_list = list(budgets) if many else [dict(budgets or {})]
+    budget_list = [dict(b) for b in budgets] if many else [dict(budgets or {})]  # type: ignore[union-attr]
+    names, rows = _budget_rows(budget_list, costs)
     allowed = distribution.live.copy() if live_only else space.full_mask()
     theta = distribution.generation_theta(live_only)
-    results = []
-    for budget in budget_list:
-        unknown = set(budget) - set(costs)
-        if unknown:
-            raise KeyError(f"budgets name unknown costs {sorted(unknown)}; known: {sorted(costs)}")
-        tables = [costs[name] for name in budget]
-        bounds = np.array([float(budget[name]) for name in budget])
-        for table, bound in zip(tables, bounds, strict=True):
-            smallest = min(table(space, a) for a in _cheapest_per_assignment(space, allowed, table))
-            if bound < smallest - 1e-9 * max(1.0, abs(smallest)):
-                raise InfeasibleBudgetError(
-                    f"no architecture has {table.name} <= {bound:g}: the smallest achievable {table.name} is "
-                    f"{smallest:g}; raise the budget to at least that"
-                )
-        architecture, value = _solve_one(space, theta, allowed, tables, bounds, constraints)
-        results.append(
-            GenerationResult(
-                architecture,
-                expectation(space, theta, architecture),
-                evaluate_costs(space, costs, architecture),
-                {k: float(v) for k, v in budget.items()},
-                space.describe(architecture),
-            )
-        )
-    return results if many else results[0]
+    problems = _assignment_problems(space, theta, allowed, [costs[n] for n in names], constraints)
+    limit = None if time_limit_s is None else time_limit_s / len(problems)
+    solved = [problem.solve_many(rows, limit) for *_, problem in problems]
+    results: list[GenerationResult | InfeasibleBudget] = []
+    for r, budget in enumerate(budget_list):
+        answers = [per_problem[r] for per_problem in solved]
+        proven = all(a.proven_optimal for a in answers)
+        feasible = [(a.value + start, a, architecture, free, options)
+                    for a, (architecture, free, options, start, _) in zip(answers, problems, strict=True) if a.feasible]
+        if not feasible:
+            entry = _infeasible_entry(names, rows[r], budget, answers, proven)
+            if on_infeasible == "raise" or not many:
+                raise InfeasibleBudgetError(entry.message)
+            results.append(entry)
+            continue
+        _, answer, architecture, free, options = max(feasible, key=lambda item: item[0])
+        architecture = architecture.copy()
+        for e, opts, i in zip(free, options, answer.choice, strict=True):
+            architecture[e] = opts[i]
+        chosen = tuple(int(k) for k in architecture)
+        results.append(GenerationResult(chosen, expectation(space, theta, chosen), evaluate_costs(space, costs, chosen),
+                                        {k: float(v) for k, v in budget.items()}, space.describe(chosen), proven))
+    return results if many else results[0]  # type: ignore[return-value]
+
+
+def _infeasible_entry(names: list[str], row: np.ndarray, budget: Mapping[str, float], answers: list,
+                      proven: bool) -> InfeasibleBudget:
+    """Smallest achievable costs over every controller assignment, and the one-line message."""
+    if not proven:
+        undecided = next(a for a in answers if not a.proven_optimal)
+        return InfeasibleBudget({k: float(v) for k, v in budget.items()}, undecided.message,
+                                {n: None for n in budget}, False)
+    smallest = np.min(np.stack([a.smallest for a in answers]), axis=0)
+    message = infeasible_message(names, row, smallest)
+    return InfeasibleBudget({k: float(v) for k, v in budget.items()}, message,
+                            {n: float(smallest[j]) if np.isfinite(smallest[j]) else None
+                             for j, n in enumerate(names) if n in budget})
 
 
 def pareto_front(
@@ -210,8 +265,9 @@ def pareto_front(
         high = -min(negative(space, a) for a in _cheapest_per_assignment(space, allowed, negative))
         budgets = np.linspace(low, high, points)
     requests = [{**dict(fixed_budgets or {}), cost_name: float(b)} for b in budgets]
-    answers = generate(space, distribution, costs, requests, live_only=live_only)
+    answers = generate(space, distribution, costs, requests, live_only=live_only, on_infeasible="report")
     front: dict[Architecture, GenerationResult] = {}
     for answer in answers:
-        front.setdefault(answer.architecture, answer)
+        if isinstance(answer, GenerationResult):  # budgets below what fixed_budgets allow are skipped
+            front.setdefault(answer.architecture, answer)
     return sorted(front.values(), key=lambda r: r.costs[cost_name])

@@ -1,20 +1,30 @@
-"""Exact maximisation of a sum of per-group values under several additive budgets.
+"""Exact maximisation of a sum of per-group values under any number of additive budgets (ENG's engine).
 
 Each group picks one option; option i of group g has value ``values[g][i]`` and costs ``costs[g][i, j]``.
-The solver is a depth-first branch and bound whose bound is, per constraint, the Pareto frontier
-(cost, best value) of the remaining groups: an exact upper bound on what the rest can add within the budget
-left. Frontiers that grow too large are coarsened by rounding costs *down* to a grid, which relaxes the
-constraint and so keeps the bound valid; the answer stays exact.
+
+- **No budget or one.** The exact suffix frontiers of :mod:`ddp_core.frontier` give the best completion of
+  any partial choice, so a walk down the groups answers every budget of a list at once, vectorised.
+- **Several budgets.** Feasibility is decided first, exactly: the cheapest choice in one cost that meets the
+  other budgets (a problem with one budget fewer) either fits, and is a first answer, or proves the row
+  infeasible. Then a depth-first branch and bound over the groups, on batches of partial choices of all rows
+  at once, best bound first, after a beam dive for a good first answer. Bounds: plain and Lagrangian
+  frontiers (see :mod:`ddp_core.frontier`).
+- A time limit returns the best choice found so far, flagged ``proven_optimal=False``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-FRONTIER_CAP = 4096
+from ddp_core.frontier import FrontierStack, suffix_frontiers
+
+FRONTIER_CAP = 4096  # frontier points kept before coarsening
+CHUNK = 1 << 15  # partial choices x options expanded at once by the branch and bound
+BEAM = 4  # partial choices per row kept by the first dive
 TOLERANCE = 1e-9
 
 
@@ -22,90 +32,308 @@ class InfeasibleBudgetError(ValueError):
     """No architecture meets the budgets; the message names the smallest achievable cost."""
 
 
-def _pareto(costs: np.ndarray, values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frontier of (cost, value) points: costs ascending, values strictly increasing."""
-    order = np.lexsort((-values, costs))
-    costs, values = costs[order], values[order]
-    running = np.maximum.accumulate(values)
-    keep = np.empty(len(values), dtype=bool)
-    keep[0] = True
-    keep[1:] = running[1:] > running[:-1]
-    costs, values = costs[keep], running[keep]
-    if len(costs) > cap:
-        # round costs down onto a grid: a relaxation, so the frontier stays an upper bound
-        step = (costs[-1] - costs[0]) / cap
-        bucket = np.floor((costs - costs[0]) / step)
-        last = np.r_[bucket[1:] != bucket[:-1], True]
-        costs, values = costs[0] + bucket[last] * step, values[last]
-    return costs, values
-
-
 @dataclass
-class _Bound:
-    """Per constraint and group g, the frontier of groups g..G-1."""
+class GroupAnswer:
+    """The answer to one budget row: a choice per group, or why there is none.
 
-    costs: list[list[np.ndarray]]
-    values: list[list[np.ndarray]]
-    free: np.ndarray  # suffix sum of best values, no constraint
+    ``costs`` and ``smallest`` include the problem's ``offset``. For an infeasible row, ``smallest[j]`` is the
+    smallest achievable cost j among choices that meet the row's *other* budgets (inf when those cannot be met
+    together, NaN when unknown: not budgeted, or not decided within the time limit).
+    """
 
-    def upper(self, g: int, remaining: np.ndarray) -> np.ndarray:
-        """Upper bounds for a batch of remaining budgets, shape (n, J) -> (n,)."""
-        best = np.full(remaining.shape[0], self.free[g])
-        for j in range(remaining.shape[1]):
-            costs = self.costs[j][g]
-            idx = costs.searchsorted(remaining[:, j] + TOLERANCE, side="right") - 1
-            bound = self.values[j][g][np.maximum(idx, 0)]
-            bound[idx < 0] = -np.inf
-            np.minimum(best, bound, out=best)
-        return best
+    budgets: np.ndarray
+    choice: tuple[int, ...] | None
+    value: float
+    costs: np.ndarray | None
+    proven_optimal: bool
+    message: str | None = None
+    smallest: np.ndarray | None = None
 
-
-_BOUND_CACHE: dict[bytes, _Bound] = {}
-
-
-def _cached_suffix_bounds(values: list[np.ndarray], costs: list[np.ndarray], cap: int) -> _Bound:
-    """Suffix frontiers depend on the groups only, not the budgets: many budgets share one computation."""
-    key = b"|".join([v.tobytes() for v in values] + [c.tobytes() + bytes(c.shape) for c in costs]) + bytes([cap % 256])
-    bound = _BOUND_CACHE.get(key)
-    if bound is None:
-        if len(_BOUND_CACHE) >= 16:
-            _BOUND_CACHE.pop(next(iter(_BOUND_CACHE)))
-        bound = _BOUND_CACHE[key] = _suffix_bounds(values, costs, cap)
-    return bound
+    @property
+    def feasible(self) -> bool:
+        return self.choice is not None
 
 
-def _suffix_bounds(values: list[np.ndarray], costs: list[np.ndarray], cap: int) -> _Bound:
-    groups, constraints = len(values), costs[0].shape[1]
-    free = np.zeros(groups + 1)
-    for g in range(groups - 1, -1, -1):
-        free[g] = free[g + 1] + values[g].max()
-    frontier_costs: list[list[np.ndarray]] = []
-    frontier_values: list[list[np.ndarray]] = []
-    for j in range(constraints):
-        fc: list[np.ndarray] = [np.zeros(0)] * (groups + 1)
-        fv: list[np.ndarray] = [np.zeros(0)] * (groups + 1)
-        fc[groups], fv[groups] = np.zeros(1), np.zeros(1)
-        for g in range(groups - 1, -1, -1):
-            merged_costs = (fc[g + 1][:, None] + costs[g][None, :, j]).ravel()
-            merged_values = (fv[g + 1][:, None] + values[g][None, :]).ravel()
-            fc[g], fv[g] = _pareto(merged_costs, merged_values, cap)
-        frontier_costs.append(fc)
-        frontier_values.append(fv)
-    return _Bound(frontier_costs, frontier_values, free)
+def _slack(budget: np.ndarray | float) -> np.ndarray | float:
+    """Rounding room of a budget (sums of floats may exceed it by a few ulps)."""
+    return TOLERANCE * np.maximum(1.0, np.abs(budget))
 
 
-def check_budgets(
-    costs: Sequence[np.ndarray], budgets: np.ndarray, names: Sequence[str], offset: np.ndarray | None = None
-) -> None:
-    """Raise InfeasibleBudgetError if a budget is below the smallest cost reachable for that constraint alone."""
-    offset = np.zeros(len(budgets)) if offset is None else offset
-    smallest = offset + sum(c.min(axis=0) for c in costs) if costs else offset
-    for j, name in enumerate(names):
-        if budgets[j] < smallest[j] - TOLERANCE * max(1.0, abs(smallest[j])):
-            raise InfeasibleBudgetError(
-                f"no architecture has {name} <= {budgets[j]:g}: the smallest achievable {name} is "
-                f"{smallest[j]:g}; raise the budget to at least that"
-            )
+class GroupProblem:
+    """One exact group-knapsack problem, answered for any number of budget rows.
+
+    Parameters
+    ----------
+    values : per group, the value of each option
+    costs : per group, an (n_options, n_costs) array
+    names : cost names for messages
+    offset : (n_costs,) a fixed part added to every choice's costs (budgets and messages include it)
+    accept : optional extra feasibility test of a complete choice (non-additive constraints)
+    cap : frontier points kept before coarsening
+    """
+
+    def __init__(self, values: Sequence[Sequence[float]], costs: Sequence[np.ndarray], names: Sequence[str] | None = None,
+                 offset: Sequence[float] | None = None, accept: Callable[[tuple[int, ...]], bool] | None = None,
+                 cap: int = FRONTIER_CAP) -> None:
+        vals = [np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
+        if any(len(v) == 0 for v in vals):
+            raise ValueError("every group needs at least one option")
+        known = len(offset) if offset is not None else len(names) if names is not None else None
+        width = np.asarray(costs[0]).size // len(vals[0]) if vals else (known or 0)
+        cost = [np.asarray(c, dtype=np.float64).reshape(len(v), width) for c, v in zip(costs, vals, strict=True)]
+        if not all(np.all(np.isfinite(v)) for v in vals) or not all(np.all(np.isfinite(c)) for c in cost):
+            raise ValueError("option values and costs must be finite numbers")
+        self.width = width
+        self.names = list(names) if names is not None else [f"cost{j}" for j in range(width)]
+        self.offset = np.zeros(width) if offset is None else np.asarray(offset, dtype=np.float64).reshape(width)
+        if len(self.names) != width:
+            raise ValueError(f"{len(self.names)} names for {width} cost columns")
+        self.accept, self.cap = accept, cap
+        # branch first on the groups whose choice matters most: bad partial choices are cut early
+        self.order = sorted(range(len(vals)), key=lambda g: -np.ptp(vals[g]))
+        self.values = [vals[g] for g in self.order]
+        self.costs = [cost[g] for g in self.order]
+        self.free = np.zeros(len(vals) + 1)
+        self.cheapest = np.zeros((len(vals) + 1, width))  # suffix sums of each column's smallest cost
+        for g in range(len(vals) - 1, -1, -1):
+            self.free[g] = self.free[g + 1] + self.values[g].max()
+            self.cheapest[g] = self.cheapest[g + 1] + self.costs[g].min(axis=0)
+        self._plain: dict[int, tuple[list, list, bool]] = {}
+        self._stacks: dict[tuple[int, ...], FrontierStack] = {}
+        self._references: dict[int, GroupProblem] = {}
+
+    def solve(self, budgets: Sequence[float], time_limit_s: float | None = None) -> GroupAnswer:
+        """The answer for one budget row (``inf`` = that cost is not budgeted)."""
+        return self.solve_many([budgets], time_limit_s)[0]
+
+    def solve_many(self, rows: Sequence[Sequence[float]] | np.ndarray,
+                   time_limit_s: float | None = None) -> list[GroupAnswer]:
+        """Answers for each budget row; an infeasible row is an answer with a message, never an exception.
+
+        ``time_limit_s`` bounds the whole call: rows not proven by then keep the best choice found so far,
+        flagged ``proven_optimal=False``.
+        """
+        rows = np.asarray(rows, dtype=np.float64)
+        rows = rows.reshape(len(rows), self.width) if rows.ndim == 2 else rows.reshape(-1, self.width)
+        if np.isnan(rows).any():
+            raise ValueError("a budget is NaN; give a number (inf = not budgeted)")
+        deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+        found: list[tuple | None] = [None] * len(rows)  # (choice, value, proven)
+        batches: dict[tuple[tuple[int, ...], bool], list[int]] = {}
+        smallest_alone = self.offset + self.cheapest[0]
+        for r, row in enumerate(rows):
+            budgeted = tuple(int(j) for j in np.flatnonzero(np.isfinite(row)))
+            if any(row[j] < smallest_alone[j] - _slack(row[j]) for j in budgeted):
+                found[r] = (None, -np.inf, True)
+            elif not self.values:  # nothing to choose: the fixed part alone
+                found[r] = ((), 0.0, True) if self.accept is None or self.accept(()) else (None, -np.inf, True)
+            else:
+                walk = self.accept is None and len(budgeted) <= 1 and (
+                    not budgeted or self._plain_frontier(budgeted[0])[2])
+                batches.setdefault((budgeted, walk), []).append(r)
+        for (budgeted, walk), indices in batches.items():
+            solver = self._walk if walk else self._branch_and_bound
+            for r, result in zip(indices, solver(rows[indices], budgeted, deadline), strict=True):
+                found[r] = result
+        answers = []
+        for r, (choice, value, proven) in enumerate(found):  # type: ignore[misc]
+            if choice is not None:
+                spent = self.offset + sum((self.costs[p][choice[g]] for p, g in enumerate(self.order)),
+                                          np.zeros(self.width))
+                answers.append(GroupAnswer(rows[r].copy(), choice, float(value), spent, proven))
+            else:
+                answers.append(self._infeasible(rows[r], proven, deadline))
+        return answers
+
+    # ------------------------------------------------------------------ pieces
+    def _plain_frontier(self, j: int) -> tuple[list, list, bool]:
+        if j not in self._plain:
+            self._plain[j] = suffix_frontiers(self.values, [c[:, j] for c in self.costs], self.cap)
+        return self._plain[j]
+
+    def _stack(self, budgeted: tuple[int, ...]) -> FrontierStack:
+        if budgeted not in self._stacks:
+            plain = [self._plain_frontier(j)[:2] for j in budgeted]
+            self._stacks[budgeted] = FrontierStack.build(self.values, self.costs, budgeted, plain, self.cap)
+        return self._stacks[budgeted]
+
+    def _reference(self, j: int) -> GroupProblem:
+        """The cheapest choice in cost j that meets the other budgets (and ``accept``): values -cost_j."""
+        if j not in self._references:
+            costs: list[np.ndarray] = [np.zeros(0)] * len(self.costs)
+            for position, g in enumerate(self.order):
+                costs[g] = self.costs[position]
+            self._references[j] = GroupProblem([-c[:, j] for c in costs], costs, self.names, self.offset,
+                                               self.accept, self.cap)
+        return self._references[j]
+
+    def _unpermute(self, picks: Sequence[int]) -> tuple[int, ...]:
+        out = [0] * len(picks)
+        for position, g in enumerate(self.order):
+            out[g] = int(picks[position])
+        return tuple(out)
+
+    def _walk(self, rows: np.ndarray, budgeted: tuple[int, ...], deadline: float | None) -> list[tuple]:
+        """Exact answers of rows with at most one budget, walking down the exact suffix frontiers."""
+        picks = np.zeros((len(rows), len(self.values)), dtype=np.int64)
+        total = np.zeros(len(rows))
+        if budgeted:
+            j = budgeted[0]
+            fc, fv, _ = self._plain_frontier(j)
+            left = rows[:, j] - self.offset[j] + _slack(rows[:, j])
+        for g in range(len(self.values)):
+            if budgeted:
+                idx = fc[g + 1].searchsorted(left[:, None] - self.costs[g][None, :, j], side="right") - 1
+                score = np.where(idx >= 0, fv[g + 1][np.maximum(idx, 0)], -np.inf) + self.values[g][None, :]
+                picks[:, g] = np.argmax(score, axis=1)
+                left = left - self.costs[g][picks[:, g], j]
+            else:
+                picks[:, g] = np.argmax(self.values[g])
+            total += self.values[g][picks[:, g]]
+        return [(self._unpermute(p), float(t), True) for p, t in zip(picks, total, strict=True)]
+
+    def _branch_and_bound(self, rows: np.ndarray, budgeted: tuple[int, ...], deadline: float | None) -> list[tuple]:
+        """(choice or None, value, proven) per row; all rows share the batches of the search."""
+        cols, groups, n_rows = list(budgeted), len(self.values), len(rows)
+        limit = rows[:, cols] - self.offset[cols] + _slack(rows[:, cols])
+        best_value = np.full(n_rows, -np.inf)
+        best_picks = np.zeros((n_rows, groups), dtype=np.int64)
+        active = np.ones(n_rows, dtype=bool)
+        proven = np.ones(n_rows, dtype=bool)
+        if len(cols) >= 2:  # decide feasibility exactly: the cheapest choice in one cost that meets the others
+            probe_rows = rows.copy()
+            probe_rows[:, cols[0]] = np.inf
+            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            for r, probe in enumerate(self._reference(cols[0]).solve_many(probe_rows, remaining)):
+                if probe.feasible and probe.costs[cols[0]] <= rows[r, cols[0]] + _slack(rows[r, cols[0]]):
+                    best_picks[r] = [probe.choice[g] for g in self.order]
+                    best_value[r] = sum(v[k] for v, k in zip(self.values, best_picks[r], strict=True))
+                else:
+                    active[r], proven[r] = False, probe.proven_optimal
+        if cols:
+            stack_ = self._stack(budgeted)
+            # the family that bounds each row best at the root first (a cheap cut), then every family
+            phases = [stack_.best_at_root(limit), np.arange(len(stack_.lam))]
+        else:
+            phases = []
+        sub = [c[:, cols] for c in self.costs]
+        floor = self.cheapest[:, cols]
+        eps = 1e-12 * max(1.0, float(np.abs(self.free[0])))
+
+        def expand(g, row, value, spent, picks, upper, per_row):
+            """Children of a batch of partial choices that are feasible and may beat their row's best."""
+            options = len(self.values[g])
+            new_value = (value[:, None] + self.values[g][None, :]).ravel()
+            new_spent = (spent[:, None, :] + sub[g][None, :, :]).reshape(len(new_value), len(cols))
+            new_row = np.repeat(row, options)
+            left = limit[new_row] - new_spent
+            ok = np.flatnonzero(np.all(left >= floor[g + 1][None, :], axis=1))
+            upper = new_value[ok] + (self.free[g + 1] if g + 1 < groups else 0.0)
+            for phase in phases if g + 1 < groups else []:  # the cheap cut first: most children fail it
+                good = upper > best_value[new_row[ok]] + eps
+                ok, upper = ok[good], upper[good]
+                families = phase if phase.ndim == 1 else phase[new_row[ok]]
+                upper = np.minimum(upper, new_value[ok] + stack_.each(g + 1, left[ok], families).min(axis=1))
+            good = upper > best_value[new_row[ok]] + eps
+            ok, upper = ok[good], upper[good]
+            order = np.lexsort((-upper, new_row[ok]))  # by row, best bound first
+            ok, upper = ok[order], upper[order]
+            sorted_rows = new_row[ok]
+            rank = np.arange(len(ok)) - np.searchsorted(sorted_rows, sorted_rows, side="left")
+            # the beam keeps the best few children of each row; the search takes every row's best child first,
+            # then every row's second best, ...: each batch dives on every row at once
+            order = np.flatnonzero(rank < per_row) if per_row else np.lexsort((sorted_rows, rank))
+            ok, upper = ok[order], upper[order]
+            parent, option = np.divmod(ok, options)
+            picks = np.concatenate([picks[parent], option[:, None]], axis=1)
+            if g + 1 < groups:
+                return g + 1, new_row[ok], new_value[ok], new_spent[ok], picks, upper
+            leaves(new_row[ok], upper, picks)
+            return None
+
+        def leaves(row, value, picks):
+            """Complete choices, best first: the first accepted one of each row is its best."""
+            done = set()
+            for i in np.argsort(-value, kind="stable"):
+                r = int(row[i])
+                if r in done or value[i] <= best_value[r] + eps:
+                    continue
+                if self.accept is None or self.accept(self._unpermute(picks[i])):
+                    best_value[r], best_picks[r] = value[i], picks[i]
+                    done.add(r)
+
+        start = np.flatnonzero(active)
+        state = (0, start, np.zeros(len(start)), np.zeros((len(start), len(cols))),
+                 np.zeros((len(start), 0), dtype=np.int64), np.full(len(start), np.inf))
+        beam = state  # a narrow dive first: a good first answer makes every later bound test sharp
+        while beam is not None and len(beam[1]):
+            beam = expand(*beam, BEAM)
+        stack = [state]
+        while stack:
+            if deadline is not None and time.perf_counter() > deadline:
+                for entry in stack:
+                    proven[entry[1]] = False
+                break
+            g, row, value, spent, picks, upper = stack.pop()
+            live = upper > best_value[row] + eps
+            row, value, spent, picks, upper = row[live], value[live], spent[live], picks[live], upper[live]
+            size = max(1, CHUNK // len(self.values[g]))
+            if len(row) > size:  # split, best bounds on top of the stack
+                for first in range(((len(row) - 1) // size) * size, -1, -size):
+                    part = slice(first, first + size)
+                    stack.append((g, row[part], value[part], spent[part], picks[part], upper[part]))
+            elif len(row):
+                child = expand(g, row, value, spent, picks, upper, None)
+                if child is not None and len(child[1]):
+                    stack.append(child)
+        return [(self._unpermute(best_picks[r]), float(best_value[r]), bool(proven[r]))
+                if np.isfinite(best_value[r]) else (None, -np.inf, bool(proven[r])) for r in range(n_rows)]
+
+    def _infeasible(self, row: np.ndarray, decided: bool, deadline: float | None) -> GroupAnswer:
+        """Why ``row`` has no answer: per budgeted cost, the smallest reachable with the other budgets met."""
+        budgeted = [int(j) for j in np.flatnonzero(np.isfinite(row))]
+        if not decided:
+            return GroupAnswer(row.copy(), None, -np.inf, None, False,
+                               f"no architecture with {budget_text(self.names, row)} was found within the time "
+                               "limit (infeasibility not proven); allow more time or relax a budget")
+        smallest = np.full(self.width, np.nan)
+        for j in budgeted:
+            if len(budgeted) == 1 and self.accept is None:
+                smallest[j] = self.offset[j] + self.cheapest[0, j]
+                continue
+            others = row.copy()
+            others[j] = np.inf
+            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            answer = self._reference(j).solve(others, remaining)
+            if answer.feasible:
+                smallest[j] = self.offset[j] - answer.value if answer.proven_optimal else np.nan
+            elif answer.proven_optimal:
+                smallest[j] = np.inf
+        return GroupAnswer(row.copy(), None, -np.inf, None, True, infeasible_message(self.names, row, smallest),
+                           smallest)
+
+
+def budget_text(names: Sequence[str], row: Sequence[float], budgeted: Sequence[int] | None = None) -> str:
+    budgeted = [j for j in range(len(row)) if np.isfinite(row[j])] if budgeted is None else budgeted
+    return " and ".join(f"{names[j]} <= {row[j]:g}" for j in budgeted) or "no budget"
+
+
+def infeasible_message(names: Sequence[str], row: Sequence[float], smallest: Sequence[float]) -> str:
+    """One line: which budgets cannot be met together, and the smallest achievable value of each."""
+    budgeted = [j for j in range(len(row)) if np.isfinite(row[j])]
+    parts = []
+    for j in budgeted:
+        others = budget_text(names, row, [k for k in budgeted if k != j])
+        condition = f" with {others}" if len(budgeted) > 1 else ""
+        if np.isnan(smallest[j]):
+            parts.append(f"the smallest achievable {names[j]}{condition} was not found within the time limit")
+        elif np.isfinite(smallest[j]):
+            parts.append(f"the smallest achievable {names[j]}{condition} is {smallest[j]:g}")
+        else:
+            parts.append(f"no architecture meets {others} at all" if len(budgeted) > 1 else
+                         "no architecture passes the extra constraints at all")
+    advice = "raise the budget to at least that" if len(budgeted) == 1 else "raise a budget to at least that"
+    return f"no architecture has {budget_text(names, row, budgeted)}: " + "; ".join(parts) + f"; {advice}"
 
 
 def solve_groups(
@@ -115,75 +343,25 @@ def solve_groups(
     names: Sequence[str] | None = None,
     accept: Callable[[tuple[int, ...]], bool] | None = None,
     cap: int = FRONTIER_CAP,
+    *,
+    offset: Sequence[float] | None = None,
+    time_limit_s: float | None = None,
 ) -> tuple[tuple[int, ...], float]:
-    """Pick one option per group maximising the total value with ``sum of costs <= budgets``.
+    """Pick one option per group maximising the total value with ``offset + sum of costs <= budgets``.
 
-    Parameters
-    ----------
-    values : per group, the value of each option
-    costs : per group, an (n_options, n_constraints) array
-    budgets : (n_constraints,) upper bounds
-    names : constraint names for error messages
-    accept : optional extra feasibility test of a complete choice (non-additive constraints)
-
-    Returns
-    -------
-    (choice, value) : the option index per group and the best total value
-
-    Raises
-    ------
-    InfeasibleBudgetError
-        If no choice meets every budget (and ``accept``).
+    Returns ``(choice, value)``; raises :class:`InfeasibleBudgetError` (naming the smallest achievable cost)
+    when no choice meets every budget. For many budget rows, proof flags and per-row infeasibility, use
+    :class:`GroupProblem`.
     """
     budgets = np.asarray(budgets, dtype=np.float64).reshape(-1)
-    vals = [np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
-    cost = [np.asarray(c, dtype=np.float64).reshape(len(v), -1) for c, v in zip(costs, vals, strict=True)]
-    names = list(names) if names is not None else [f"cost{j}" for j in range(len(budgets))]
-    if any(len(v) == 0 for v in vals):
-        raise ValueError("every group needs at least one option")
-    if not vals:
+    if not len(values):
         return (), 0.0
-    if len(budgets) == 0:
-        cost = [np.zeros((len(v), 1)) for v in vals]
-        budgets = np.array([np.inf])
-        names = ["(none)"]
-    if any(c.shape[1] != len(budgets) for c in cost):
-        raise ValueError("every cost array needs one column per budget")
-    check_budgets(cost, budgets, names)
-    finite = np.where(np.isfinite(budgets), budgets, 0.0)
-    bound = _cached_suffix_bounds(vals, [np.where(np.isfinite(budgets), c, 0.0) for c in cost], cap)
-    order = [np.argsort(-v, kind="stable") for v in vals]
-    # per group, options sorted by value with their (budget-masked) costs: precomputed once
-    ordered_values = [vals[g][order[g]] for g in range(len(vals))]
-    ordered_costs = [np.where(np.isfinite(budgets), cost[g][order[g]], 0.0) for g in range(len(vals))]
-    slack = -TOLERANCE * np.maximum(1.0, np.abs(finite))
-    groups = len(vals)
-    best_value = -np.inf
-    best_choice: tuple[int, ...] | None = None
-    choice = [0] * groups
-
-    def search(g: int, value: float, remaining: np.ndarray) -> None:
-        nonlocal best_value, best_choice
-        left = remaining - ordered_costs[g]
-        feasible = (left >= slack).all(axis=1)
-        upper = value + ordered_values[g] + bound.upper(g + 1, left)
-        for i in np.nonzero(feasible & (upper > best_value + TOLERANCE))[0]:
-            if upper[i] <= best_value + TOLERANCE:
-                continue
-            choice[g] = int(order[g][i])
-            total = value + ordered_values[g][i]
-            if g + 1 == groups:
-                picked = tuple(choice)
-                if accept is None or accept(picked):
-                    best_value, best_choice = total, picked
-            else:
-                search(g + 1, total, left[i])
-
-    search(0, 0.0, finite)
-    if best_choice is None:
-        raise InfeasibleBudgetError(
-            "no architecture meets all budgets together ("
-            + ", ".join(f"{n} <= {b:g}" for n, b in zip(names, budgets, strict=True))
-            + "); each is reachable alone, so relax one of them"
-        )
-    return best_choice, float(best_value)
+    sizes = [np.asarray(v).size for v in values]
+    arrays = [np.asarray(c, dtype=np.float64) for c in costs]
+    if any(c.size != size * len(budgets) for c, size in zip(arrays, sizes, strict=True)):
+        raise ValueError("every cost array needs one row per option and one column per budget")
+    arrays = [c.reshape(size, len(budgets)) for c, size in zip(arrays, sizes, strict=True)]
+    answer = GroupProblem(values, arrays, names, offset, accept, cap).solve(budgets, time_limit_s)
+    if not answer.feasible:
+        raise InfeasibleBudgetError(answer.message)
+    return answer.choice, answer.value
