@@ -34,9 +34,8 @@ import ddp_seg  # noqa: F401  (registers the backbones, installs the mmcv.ops st
 from ddp_seg.complexity import segmentor_complexity
 from ddp_seg.training import build_segmentor, load_config
 
-CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "packages" / "ddp-seg" / "configs" / "ddpnas"
-DARTS = CONFIG_DIR / "deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py"
-LAYERWISE = CONFIG_DIR / "deeplabv3_ddpnas-layerwise_4xb2-80k_cityscapes-512x1024.py"
+DARTS = "ddp_seg::ddpnas/deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py"
+LAYERWISE = "ddp_seg::ddpnas/deeplabv3_ddpnas-layerwise_4xb2-80k_cityscapes-512x1024.py"
 MMSEG_MOBILENETV2 = {
     "model.backbone": dict(
         _delete_=True,
@@ -53,7 +52,7 @@ MMSEG_MOBILENETV2 = {
 class Candidate:
     """One segmentor to time: built from a config plus overrides, with its forward and training steps."""
 
-    def __init__(self, name: str, config: pathlib.Path, options: dict, shape: tuple[int, int]) -> None:
+    def __init__(self, name: str, config: str, options: dict, shape: tuple[int, int]) -> None:
         torch.manual_seed(0)
         self.name = name
         self.model = revert_sync_batchnorm(build_segmentor(load_config(config, options)))

@@ -7,9 +7,18 @@ several test folders, each with its own ``conftest.py``.
 import pathlib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / "packages" / "ddp-seg" / "configs" / "ddpnas"
+# The configs ship inside the package (mmengine's `ddp_seg::` layout); these are their repository paths.
+CONFIG_DIR = REPO_ROOT / "packages" / "ddp-seg" / "src" / "ddp_seg" / ".mim" / "configs" / "ddpnas"
+DARTS_NAME = "ddp_seg::ddpnas/deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py"
 DARTS_CONFIG = CONFIG_DIR / "deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py"
 LAYERWISE_CONFIG = CONFIG_DIR / "deeplabv3_ddpnas-layerwise_4xb2-80k_cityscapes-512x1024.py"
+# A backbone small enough for CPU tests, with the head widths that match it.
+SMALL_DARTS = {
+    "model.backbone.channels": 8,
+    "model.backbone.layers": 5,
+    "model.decode_head.in_channels": [64, 128],
+    "model.auxiliary_head.in_channels": 32,
+}
 
 
 def tiny_overrides(data_root: pathlib.Path, iterations: int = 2, height: int = 64, width: int = 128) -> dict:

@@ -1,4 +1,5 @@
-"""Segmentor MACs/params: exact on known layers and consistent with ddp_vision's own backbone counts."""
+"""Segmentor MACs/params from mmengine's analyzer: exact on known layers, equal to ddp_vision's own backbone
+counts and to get_model_complexity_info's total."""
 
 import json
 
@@ -6,17 +7,17 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
-from seg_test_configs import DARTS_CONFIG
+from seg_test_configs import DARTS_CONFIG, DARTS_NAME, SMALL_DARTS
 from torch import nn
 
 import ddp_seg  # noqa: F401
-from ddp_seg.complexity import count_macs, main, module_macs_and_params, segmentor_complexity
+from ddp_seg.complexity import main, module_macs_and_params, segmentor_complexity
 
 
-def test_count_macs_of_known_layers():
+def test_macs_of_known_layers():
     model = nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1, bias=False),  # 8*8 outputs x 4 channels x 3*3*3 = 6912
-        nn.BatchNorm2d(4),  # free
+        nn.BatchNorm2d(4),  # not a MAC (mmengine counts it in its total only)
         nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),  # 4*4 x 4 x 9 = 576
         nn.ConvTranspose2d(4, 2, 2, stride=2),  # 4*4 inputs x 4 x 2*2*2 = 512
         nn.AdaptiveAvgPool2d(1),
@@ -26,8 +27,6 @@ def test_count_macs_of_known_layers():
     macs, params = module_macs_and_params(model, (3, 3, 8, 8))  # per image, batch 3
     assert macs == 6912 + 576 + 512 + 10
     assert params == sum(p.numel() for p in model.parameters())
-    groups = count_macs(model, lambda: model(torch.zeros(1, 3, 8, 8)), {"first": model[0], "rest": model[1:]})
-    assert groups == {"first": 6912, "rest": 576 + 512 + 10}
 
 
 def test_layerwise_backbone_matches_ddp_vision_symbolic_costs():
@@ -58,9 +57,7 @@ def test_darts_backbone_matches_ddp_vision_network_costs():
 def test_segmentor_report_splits_parts(tmp_path):
     from ddp_seg.training import build_segmentor, load_config
 
-    cfg = load_config(DARTS_CONFIG, {"model.backbone.channels": 8, "model.backbone.layers": 5,
-                                     "model.decode_head.in_channels": [64, 128], "model.auxiliary_head.in_channels": 32})
-    model = build_segmentor(cfg)
+    model = build_segmentor(load_config(DARTS_CONFIG, SMALL_DARTS))
     report = segmentor_complexity(model, 64, 128)
     assert set(report.parts) == {"backbone", "decode_head", "auxiliary_head"}
     assert (report.parts["backbone"].macs, report.parts["backbone"].params) == module_macs_and_params(
@@ -77,15 +74,33 @@ def test_segmentor_report_splits_parts(tmp_path):
     assert 3.8 < bigger.parts["backbone"].macs / report.parts["backbone"].macs <= 4.0
 
 
+def test_all_operator_total_is_get_model_complexity_info(tmp_path):
+    """The mmengine column is what mmengine.analysis.get_model_complexity_info reports (and get_flops.py would)."""
+    from mmengine.analysis import get_model_complexity_info
+
+    from ddp_seg.training import build_segmentor, load_config
+
+    model = build_segmentor(load_config(DARTS_NAME, SMALL_DARTS)).eval()
+    report = segmentor_complexity(model, 64, 128)
+    reference = get_model_complexity_info(model, inputs=(torch.zeros(1, 3, 64, 128),), show_table=False,
+                                          show_arch=False)
+    assert report.flops_all == reference["flops"]
+    assert report.params_with_training_heads == reference["params"]
+    assert report.macs < report.flops_all  # BatchNorm, resizes and pooling are in mmengine's total only
+    assert report.macs == sum(part.macs for part in report.parts.values()) + report.outside_parts[0]
+
+
 def test_command_line_writes_json(tmp_path, capsys):
     out = tmp_path / "complexity.json"
-    status = main([str(DARTS_CONFIG), "--shape", "64", "128", "--json", str(out),
+    status = main([DARTS_NAME, "--shape", "64", "128", "--json", str(out),
                    "--cfg-options", "model.backbone.channels=8", "model.backbone.layers=5",
                    "model.decode_head.in_channels=[64,128]", "model.auxiliary_head.in_channels=32"])
     assert status == 0
     data = json.loads(out.read_text())
     assert data["input_hw"] == [64, 128]
-    assert abs(data["flops_g"] - sum(p["flops_g"] for p in data["parts"].values())) < 1e-12
+    assert abs(data["flops_g"] - sum(p["flops_g"] for p in data["parts"].values())
+               - data["outside_parts"]["flops_g"]) < 1e-12
+    assert data["mmengine_flops_g"] > data["flops_g"]
     assert "total (inference)" in capsys.readouterr().out
 
 

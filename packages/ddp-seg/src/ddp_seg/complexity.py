@@ -1,39 +1,51 @@
-"""Parameters and multiply-accumulates (MACs) of a segmentor: the one place ddp-seg counts them.
+"""Parameters and multiply-accumulates (MACs) of a segmentor, counted by mmengine's analysis tools.
 
-Counting convention: the same as ``ddp_vision``'s cost tables (and the paper's "FLOPs"): MACs of
-convolutions and linear layers only; BatchNorm, activations, additions, pooling, resizing and biases cost no
-MACs. MACs are counted by forward hooks on a real forward pass at the given input size, so any decode head
-mmseg builds is covered. Parameters are every parameter tensor (BatchNorm weight and bias included; running
-statistics are buffers). For a DDPNAS backbone the counts equal ``ddp_vision``'s symbolic ones without the
-classification head (``tests/seg`` checks this).
+The counts come from ``mmengine.analysis`` (``FlopAnalyzer``, ``parameter_count``): the same tracer behind
+``mmengine.analysis.get_model_complexity_info`` (which mmseg's ``tools/analysis_tools/get_flops.py`` calls). One
+traced forward pass (``mode="tensor"``) at the given input size gives two figures per part:
 
-``tools/seg_complexity.py`` is the command-line entry (:func:`main`).
+- ``macs``: MACs of convolutions and linear layers (and matrix products) only, the convention of
+  ``ddp_vision``'s cost tables and of the paper's "FLOPs": BatchNorm, activations, additions, pooling and
+  resizing cost nothing;
+- ``flops_all``: everything mmengine counts by default, i.e. also BatchNorm, upsampling and adaptive pooling:
+  the total ``get_model_complexity_info`` returns for the same input (``tests/seg`` checks it). mmseg
+  1.2.2's ``get_flops.py`` itself fails against mmengine 0.10.7 (it passes both ``input_shape`` and
+  ``inputs``, which mmengine rejects), so this module is the way to that figure with these versions.
+
+Parameters are every parameter tensor (BatchNorm weight and bias included; running statistics are buffers).
+For a DDPNAS backbone ``macs`` and parameters equal ``ddp_vision``'s symbolic counts without the
+classification head (``tests/seg`` checks this). The command line (:func:`main`) is
+``python -m ddp_seg.complexity CONFIG --shape H W`` or, in this repository, ``tools/seg_complexity.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import pathlib
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
 from torch import nn
 
 __all__ = [
+    "MAC_OPERATORS",
     "ComplexityReport",
     "PartComplexity",
-    "count_macs",
+    "analyze",
     "count_params",
     "main",
     "module_macs_and_params",
     "segmentor_complexity",
 ]
+
+# mmengine's operator names (its handles' keys) that are multiply-accumulates: convolutions, linear layers,
+# matrix products. The other operators it counts (batch_norm, upsample_*, adaptive_avg_pool2d, ...) are not.
+MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class PartComplexity:
     macs:
         Multiply-accumulates for one image at the report's input size (0 if the part does not run at
         inference, like an auxiliary head).
+    flops_all:
+        Everything mmengine's ``FlopAnalyzer`` counts by default for the part (MACs plus BatchNorm,
+        upsampling, pooling), one image.
     params:
         Parameters.
     used_at_inference:
@@ -52,6 +67,7 @@ class PartComplexity:
     """
 
     macs: int
+    flops_all: int
     params: int
     used_at_inference: bool
 
@@ -78,17 +94,27 @@ class ComplexityReport:
         Cost per top-level child module, by attribute name.
     backbone_out_channels:
         Channels of each backbone output (for decode heads' ``in_channels``); empty if unknown.
+    outside_parts:
+        ``(macs, flops_all)`` traced outside every part's sub-modules: mmseg calls its heads through
+        ``.forward()``/``.predict()``, so operators a head runs itself (the resizes of ``resize_concat``)
+        are attributed to the segmentor rather than to the head. Included in the totals.
     """
 
     height: int
     width: int
     parts: dict[str, PartComplexity]
     backbone_out_channels: tuple[int, ...] = ()
+    outside_parts: tuple[int, int] = (0, 0)
 
     @property
     def macs(self) -> int:
         """Inference MACs for one image (all parts that run in ``mode="tensor"``)."""
-        return sum(part.macs for part in self.parts.values())
+        return sum(part.macs for part in self.parts.values()) + self.outside_parts[0]
+
+    @property
+    def flops_all(self) -> int:
+        """mmengine's default count for one image (``get_model_complexity_info``'s total)."""
+        return sum(part.flops_all for part in self.parts.values()) + self.outside_parts[1]
 
     @property
     def params(self) -> int:
@@ -105,107 +131,74 @@ class ComplexityReport:
         return {
             "input_hw": [self.height, self.width],
             "flops_g": self.macs / 1e9,
+            "mmengine_flops_g": self.flops_all / 1e9,
             "params_m": self.params / 1e6,
             "params_m_with_training_heads": self.params_with_training_heads / 1e6,
             "backbone_out_channels": list(self.backbone_out_channels),
+            "outside_parts": {"flops_g": self.outside_parts[0] / 1e9, "mmengine_flops_g": self.outside_parts[1] / 1e9},
             "parts": {
                 name: {**asdict(part), "flops_g": part.flops_g, "params_m": part.params_m}
                 for name, part in self.parts.items()
             },
-            "convention": "MACs of convolutions and linear layers (FLOPs = MACs); all parameter tensors",
+            "convention": "flops_g: MACs of convolutions and linear layers (FLOPs = MACs); mmengine_flops_g: "
+            "mmengine FlopAnalyzer's default operators (adds BatchNorm, upsampling, pooling); all parameter tensors",
         }
 
     def format_table(self) -> str:
         """A plain-text table, one row per part and a total."""
-        lines = [f"input {self.height}x{self.width}", f"{'part':<18}{'GFLOPs (MACs)':>15}{'params (M)':>12}"]
+        lines = [
+            f"input {self.height}x{self.width}",
+            f"{'part':<18}{'GFLOPs (MACs)':>15}{'mmengine GFLOPs':>17}{'params (M)':>12}",
+        ]
         for name, part in self.parts.items():
             note = "" if part.used_at_inference else "  (training only)"
-            lines.append(f"{name:<18}{part.flops_g:>15.3f}{part.params_m:>12.3f}{note}")
-        lines.append(f"{'total (inference)':<18}{self.macs / 1e9:>15.3f}{self.params / 1e6:>12.3f}")
+            lines.append(f"{name:<18}{part.flops_g:>15.3f}{part.flops_all / 1e9:>17.3f}{part.params_m:>12.3f}{note}")
+        if any(self.outside_parts):
+            macs, flops_all = self.outside_parts
+            lines.append(f"{'(in no part)':<18}{macs / 1e9:>15.3f}{flops_all / 1e9:>17.3f}{'':>12}")
+        lines.append(
+            f"{'total (inference)':<18}{self.macs / 1e9:>15.3f}{self.flops_all / 1e9:>17.3f}{self.params / 1e6:>12.3f}"
+        )
+        lines.append(
+            "GFLOPs (MACs): convolutions and linear layers; mmengine GFLOPs: all operators mmengine's FlopAnalyzer "
+            "counts (+ BatchNorm, upsampling, pooling), get_model_complexity_info's total"
+        )
         if self.backbone_out_channels:
             lines.append(f"backbone out_channels: {list(self.backbone_out_channels)}")
         return "\n".join(lines)
 
 
-def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
-    """MACs of one convolution or linear call, per batch element."""
-    batch = output.shape[0] if output.dim() > 1 else 1
-    if isinstance(module, nn.modules.conv._ConvTransposeNd):
-        per_input = module.out_channels // module.groups * math.prod(module.kernel_size)
-        return inputs[0].numel() * per_input // inputs[0].shape[0]
-    if isinstance(module, nn.modules.conv._ConvNd):
-        per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
-        return output.numel() * per_output // batch
-    if isinstance(module, nn.Linear):
-        return output.numel() * module.in_features // batch
-    return 0
+def analyze(model: nn.Module, inputs: tuple[Any, ...]) -> FlopAnalyzer:
+    """mmengine's ``FlopAnalyzer`` of ``model(*inputs)`` with its default operators, warnings off, run once.
 
-
-def count_macs(
-    model: nn.Module,
-    run: Callable[[], Any],
-    groups: dict[str, nn.Module] | None = None,
-    groups_that_ran: set[str] | None = None,
-) -> dict[str, int]:
-    """Count MACs per group of modules while ``run()`` does one forward pass.
-
-    Parameters
-    ----------
-    model:
-        The module whose convolutions and linear layers are hooked.
-    run:
-        Performs the forward pass (one image: MACs are divided by the batch size).
-    groups:
-        Name to sub-module; each layer is credited to the group containing it. Default: ``{"total": model}``.
-    groups_that_ran:
-        If given, the names of groups with at least one counted layer called are added to it.
-
-    Returns
-    -------
-    dict[str, int]
-        MACs per group name.
+    The caller puts the model in eval mode; gradients are off during the trace.
     """
-    groups = groups if groups is not None else {"total": model}
-    owner: dict[nn.Module, str] = {}
-    for name, group in groups.items():
-        for layer in group.modules():
-            owner.setdefault(layer, name)
-    totals = dict.fromkeys(groups, 0)
-    counted = (nn.modules.conv._ConvNd, nn.Linear)
-    handles = []
+    analyzer = FlopAnalyzer(model, inputs)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jit tracer warnings about data-dependent control flow
+        analyzer.by_module_and_operator()  # traces now; later queries read the cached statistics
+    return analyzer
 
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        if module in owner:
-            totals[owner[module]] += _layer_macs(module, inputs, output)
-            if groups_that_ran is not None:
-                groups_that_ran.add(owner[module])
 
-    for layer in model.modules():
-        if isinstance(layer, counted):
-            handles.append(layer.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return totals
+def _macs(counter: Any) -> int:
+    return int(sum(value for name, value in counter.items() if name in MAC_OPERATORS))
 
 
 def count_params(module: nn.Module) -> int:
-    """Number of parameter elements of ``module`` (shared parameters counted once)."""
-    return sum(p.numel() for p in module.parameters())
+    """Number of parameter elements of ``module`` (shared parameters counted once), by mmengine."""
+    return int(parameter_count(module)[""])
 
 
 def module_macs_and_params(module: nn.Module, input_shape: Sequence[int]) -> tuple[int, int]:
-    """MACs and parameters of a plain module called on one zero tensor of ``input_shape`` (N C H W).
+    """MACs (per batch element) and parameters of a plain module called on one zero tensor of ``input_shape``.
 
     Parameters
     ----------
     module:
         E.g. a backbone; it is put in eval mode for the count and restored afterwards.
     input_shape:
-        Full input shape; MACs are per batch element.
+        Full input shape (N C H W); MACs are divided by N.
     """
     was_training = module.training
     module.eval()
@@ -213,10 +206,10 @@ def module_macs_and_params(module: nn.Module, input_shape: Sequence[int]) -> tup
         parameter = next(module.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
         x = torch.zeros(*input_shape, device=device)
-        macs = count_macs(module, lambda: module(x))["total"]
+        operators = analyze(module, (x,)).by_operator()
     finally:
         module.train(was_training)
-    return macs, count_params(module)
+    return _macs(operators) // input_shape[0], count_params(module)
 
 
 def segmentor_complexity(model: nn.Module, height: int, width: int) -> ComplexityReport:
@@ -225,13 +218,16 @@ def segmentor_complexity(model: nn.Module, height: int, width: int) -> Complexit
     Parameters
     ----------
     model:
-        A built segmentor; its ``forward(inputs, mode="tensor")`` is run once without gradients.
+        A built segmentor; its ``forward(inputs, mode="tensor")`` is traced once without gradients.
     height, width:
         Input size in pixels (Cityscapes: 1024 x 2048).
 
     Returns
     -------
     ComplexityReport
+        One part per top-level child (``backbone``, ``decode_head``, ``auxiliary_head``, ...). A part with no
+        counted operator in the trace and never called (auxiliary heads: mmseg's ``mode="tensor"`` skips
+        them) is marked training-only and left out of the inference totals of parameters.
     """
     if height < 1 or width < 1:
         raise ValueError(f"input size must be positive, got {height} x {width}")
@@ -241,25 +237,28 @@ def segmentor_complexity(model: nn.Module, height: int, width: int) -> Complexit
     try:
         parameter = next(model.parameters())
         x = torch.zeros(1, 3, height, width, device=parameter.device)
-        # mmseg calls heads' .forward() directly (no module hooks fire), so "ran" means "a counted layer of
-        # the part ran"; auxiliary heads never do in mode="tensor".
-        ran: set[str] = set()
-        macs = count_macs(model, lambda: model(x, mode="tensor"), parts, ran)
+        analyzer = analyze(model, (x,))
     finally:
         model.train(was_training)
-    report_parts = {
-        name: PartComplexity(macs=macs[name], params=count_params(child), used_at_inference=name in ran)
-        for name, child in parts.items()
-    }
+    per_module = analyzer.by_module_and_operator()
+    uncalled = analyzer.uncalled_modules()
+    report_parts = {}
+    for name, child in parts.items():
+        counter = per_module.get(name, {})
+        flops_all = int(sum(counter.values()))
+        report_parts[name] = PartComplexity(
+            macs=_macs(counter),
+            flops_all=flops_all,
+            params=count_params(child),
+            used_at_inference=flops_all > 0 or name not in uncalled,
+        )
+    whole = per_module.get("", {})
+    outside = (
+        _macs(whole) - sum(part.macs for part in report_parts.values()),
+        int(sum(whole.values())) - sum(part.flops_all for part in report_parts.values()),
+    )
     out_channels = tuple(getattr(getattr(model, "backbone", None), "out_channels", ()) or ())
-    return ComplexityReport(height, width, report_parts, out_channels)
-
-
-def _write_json_atomic(path: pathlib.Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    return ComplexityReport(height, width, report_parts, out_channels, outside)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,25 +266,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mmengine.config import DictAction
 
     parser = argparse.ArgumentParser(description="Parameters and FLOPs (MACs) of a segmentor from its config")
-    parser.add_argument("config", help="mmseg config file")
+    parser.add_argument("config", help="mmseg config file, or ddp_seg::ddpnas/<file>.py")
     parser.add_argument("--shape", type=int, nargs="+", default=[1024, 2048], help="input H W (or one size)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys")
     parser.add_argument("--json", type=pathlib.Path, help="also write the report as JSON here")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on bad input")
     args = parser.parse_args(argv)
     if len(args.shape) not in (1, 2):
         parser.error(f"--shape takes H W or one size, got {args.shape}")
     height, width = (args.shape * 2)[:2]
 
+    from ddp_core.persistence import write_json_atomic
     from ddp_seg.training import build_segmentor, load_config
 
     try:
         model = build_segmentor(load_config(args.config, args.cfg_options))
         report = segmentor_complexity(model, height, width)
     except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report.format_table())
     if args.json is not None:
-        _write_json_atomic(args.json, report.to_dict())
+        write_json_atomic(args.json, report.to_dict())
         print(f"wrote {args.json}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

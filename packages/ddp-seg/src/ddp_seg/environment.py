@@ -22,8 +22,9 @@ __all__ = [
 ]
 
 INSTALL_HINT = (
-    "pip install 'torch>=2.4' 'mmengine==0.10.7' 'mmcv-lite==2.1.0' 'mmsegmentation==1.2.2' "
-    "'setuptools>=77.0.3,<82' ftfy regex   (or: pip install packages/ddp-seg)"
+    "pip install 'torch>=2.4' 'mmengine==0.10.7' 'mmsegmentation==1.2.2' 'setuptools>=77.0.3,<82' ftfy regex, "
+    "plus an mmcv >= 2.0.0rc4, < 2.2.0: keep a compiled mmcv if you have one, else pip install 'mmcv-lite==2.1.0' "
+    "(or: pip install 'ddp-seg[lite]'; never mmcv-lite over a compiled mmcv, they share the mmcv/ folder)"
 )
 
 
@@ -67,7 +68,8 @@ SUPPORTED_VERSIONS: tuple[VersionRequirement, ...] = (
         ("mmcv", "mmcv-lite"),
         "2.0.0rc4",
         "2.2.0",
-        "mmsegmentation 1.2.2 asserts 2.0.0rc4 <= mmcv < 2.2.0; mmcv-lite 2.1.0 is the tested wheel",
+        "mmsegmentation 1.2.2 asserts 2.0.0rc4 <= mmcv < 2.2.0; ddp-seg does not install one: "
+        "pip install 'ddp-seg[lite]' adds mmcv-lite 2.1.0, the tested wheel",
     ),
     VersionRequirement(
         ("mmsegmentation",), "1.2.0", "1.3.0", "the backbones are written against mmseg 1.2's registries"

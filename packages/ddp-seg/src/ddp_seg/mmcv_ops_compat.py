@@ -5,15 +5,17 @@ mmsegmentation 1.2.2 imports ``mmcv.ops`` unconditionally on its model import pa
 ``sigmoid_focal_loss``). With ``mmcv-lite`` (the pure-Python wheel) that import fails on ``mmcv._ext`` even
 for models, such as DeepLabV3's ASPP head, that use no compiled op at all.
 
-:func:`install` tries the real ``mmcv.ops`` first and only when it cannot load registers a small module under
-that name with pure-PyTorch versions of the few ops mmseg imports at module level. Any other name raises
-:class:`CompiledOpUnavailableError` saying which op is missing and how to get it.
+:func:`install` registers a small module under that name, with pure-PyTorch versions of the few ops mmseg
+imports at module level, only when the compiled extension is truly absent: no ``mmcv._ext`` module exists at
+all (mmcv-lite, or mmcv built without ops). With a compiled mmcv nothing is replaced, and if its extension
+exists but fails to load (an ABI mismatch, say), mmcv's own error surfaces instead of being papered over.
+Any other op name raises :class:`CompiledOpUnavailableError` saying which op is missing and how to get it.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.abc
+import importlib.util
 import sys
 import types
 
@@ -24,6 +26,7 @@ __all__ = [
     "CompiledOpUnavailableError",
     "STAND_IN_OPS",
     "bilinear_grid_sample",
+    "compiled_ops_present",
     "install",
     "is_stand_in_installed",
     "point_sample",
@@ -33,7 +36,7 @@ __all__ = [
 STAND_IN_MODULE_FLAG = "__ddp_seg_stand_in__"
 FULL_MMCV_HINT = (
     "it needs mmcv's compiled extension, which the installed mmcv (mmcv-lite) does not have. Install full mmcv "
-    "with ops instead: `pip uninstall mmcv-lite && pip install 'mmcv==2.1.0'` (on PyPI it builds from source, "
+    "with ops instead: `pip uninstall -y mmcv-lite && pip install 'mmcv==2.1.0'` (on PyPI it builds from source, "
     "over an hour on a small CPU, and its C++17 sources need torch <= 2.13; see "
     "https://mmcv.readthedocs.io/en/latest/get_started/installation.html), or choose a model without this op."
 )
@@ -183,25 +186,31 @@ def is_stand_in_installed() -> bool:
     return getattr(sys.modules.get("mmcv.ops"), STAND_IN_MODULE_FLAG, False)
 
 
+def compiled_ops_present() -> bool:
+    """Return whether mmcv's compiled extension module ``mmcv._ext`` exists (found, not imported).
+
+    False when mmcv is not installed at all or is mmcv-lite (or mmcv built without ops).
+    """
+    try:
+        return importlib.util.find_spec("mmcv._ext") is not None
+    except ModuleNotFoundError:  # no mmcv
+        return False
+
+
 def install() -> bool:
-    """Make ``import mmcv.ops`` work: the real ops when they load, else the pure-PyTorch stand-in.
+    """Make ``import mmcv.ops`` work when mmcv's compiled extension is truly absent.
 
     Returns
     -------
     bool
-        True if the stand-in was installed (now or earlier), False if mmcv's real compiled ops loaded.
+        True if the stand-in is installed (now or earlier); False if it is not needed: mmcv's real ``mmcv.ops``
+        is already imported, or ``mmcv._ext`` exists (a compiled mmcv, left untouched: ``mmcv.ops`` imports
+        from it, or fails with mmcv's own error), or mmcv is not installed.
     """
     if "mmcv.ops" in sys.modules:
         return is_stand_in_installed()
-    try:
-        importlib.import_module("mmcv.ops")
+    if importlib.util.find_spec("mmcv") is None or compiled_ops_present():
         return False
-    except ImportError as error:
-        # Only a missing compiled extension means "mmcv-lite"; anything else is a real problem to surface.
-        if "_ext" not in str(error):
-            raise
-    for name in [key for key in sys.modules if key.startswith("mmcv.ops.")]:
-        del sys.modules[name]  # half-imported submodules of the failed real import
     module = _StandInOpsModule("mmcv.ops", __doc__)
     module.__dict__.update(STAND_IN_OPS)
     module.__dict__[STAND_IN_MODULE_FLAG] = True

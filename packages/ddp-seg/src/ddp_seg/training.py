@@ -12,12 +12,22 @@ import logging
 import os
 import pathlib
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["build_runner", "build_segmentor", "check_head_channels", "load_config", "main", "parse_args"]
+__all__ = [
+    "MissingDatasetError",
+    "build_runner",
+    "build_segmentor",
+    "check_datasets",
+    "check_head_channels",
+    "load_config",
+    "main",
+    "parse_args",
+]
 
 
 def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -26,7 +36,8 @@ def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] |
     Parameters
     ----------
     config:
-        Path of a ``.py`` config, e.g. ``packages/ddp-seg/configs/ddpnas/...py``.
+        Path of a ``.py`` config, or the name of one shipped with ddp_seg
+        (``ddp_seg::ddpnas/deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py``).
     cfg_options:
         Dotted-key overrides, as ``--cfg-options`` gives them (``{"train_dataloader.batch_size": 1}``).
 
@@ -34,17 +45,73 @@ def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] |
     -------
     mmengine.config.Config
     """
-    path = pathlib.Path(config)
+    import ddp_seg  # noqa: F401  (mmcv.ops stand-in before mmseg's models; the ddp_seg:: config scope)
+    from ddp_seg.configs import resolve
+
+    path = pathlib.Path(resolve(config))
     if not path.is_file():
         raise FileNotFoundError(
-            f"config {path} does not exist; the DDPNAS configs live in packages/ddp-seg/configs/ddpnas/"
+            f"config {path} does not exist; the DDPNAS configs ship with ddp_seg: `python -m ddp_seg.configs --list`"
         )
-    import ddp_seg  # noqa: F401  (the stand-in for mmcv.ops must exist before mmseg's models import)
-
-    cfg = Config.fromfile(str(path))
+    with warnings.catch_warnings():
+        # mmengine re-imports setuptools' pkg_resources for every `scope::` base, each time warning that the
+        # API is deprecated (setuptools < 82 is pinned for it); nothing for the user to act on.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        cfg = Config.fromfile(str(path))
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
+
+
+class MissingDatasetError(FileNotFoundError):
+    """A dataloader's dataset folder does not exist; the message names the config key and the way out."""
+
+
+def _dataset_folders(dataset: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
+    """``(config key, folder)`` pairs a dataset config reads, following wrapper datasets."""
+    if isinstance(dataset.get("dataset"), Mapping):  # RepeatDataset, ClassBalancedDataset, ...
+        return _dataset_folders(dataset["dataset"], f"{key}.dataset")
+    if isinstance(dataset.get("datasets"), (list, tuple)):  # ConcatDataset
+        return [pair for i, child in enumerate(dataset["datasets"]) for pair in _dataset_folders(child, f"{key}.datasets.{i}")]
+    root = dataset.get("data_root")
+    if not root:
+        return []
+    folders = [(f"{key}.data_root", str(root))]
+    prefix = dataset.get("data_prefix") or {}
+    folders += [(f"{key}.data_prefix.{name}", os.path.join(str(root), str(sub))) for name, sub in prefix.items() if sub]
+    return folders
+
+
+def check_datasets(cfg: Config, loaders: Sequence[str] = ("train_dataloader", "val_dataloader")) -> None:
+    """Fail fast, in one line, when a dataloader's dataset folder is missing (mmengine finds out much later).
+
+    Parameters
+    ----------
+    cfg:
+        A loaded config.
+    loaders:
+        The dataloaders that will run (training: train and val; testing: test). Loaders the config does not
+        have, and remote roots (``s3://...``), are skipped.
+
+    Raises
+    ------
+    MissingDatasetError
+        Naming the missing folder, its config key, and the synthetic data generator with the keys to set.
+    """
+    for loader in loaders:
+        dataset = (cfg.get(loader) or {}).get("dataset")
+        if not isinstance(dataset, Mapping):
+            continue
+        for key, folder in _dataset_folders(dataset, f"{loader}.dataset"):
+            if "://" in folder or os.path.isdir(folder):
+                continue
+            roots = " ".join(f"{name}.dataset.data_root=DIR" for name in ("train_dataloader", "val_dataloader", "test_dataloader"))
+            raise MissingDatasetError(
+                f"dataset folder {folder} ({key}) does not exist: prepare the dataset there (Cityscapes: mmseg's "
+                f"tools/dataset_converters/cityscapes.py), or write a small synthetic Cityscapes with "
+                f"`python -m ddp_seg.synthetic_cityscapes DIR` and pass --cfg-options {roots} (ddp-seg's README "
+                f"lists the options that shrink the crops to its 64x128 images)"
+            )
 
 
 def check_head_channels(model_cfg: Mapping[str, Any], backbone_out_channels: Sequence[int]) -> None:
@@ -193,7 +260,9 @@ def build_runner(
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line arguments of ``tools/train_seg.py`` (the same names as mmseg's ``tools/train.py``)."""
     parser = argparse.ArgumentParser(description="Train a DDPNAS segmentor from an mmseg config")
-    parser.add_argument("config", help="config file, e.g. packages/ddp-seg/configs/ddpnas/<name>.py")
+    parser.add_argument(
+        "config", help="config file, or a shipped one: ddp_seg::ddpnas/<name>.py (python -m ddp_seg.configs --list)"
+    )
     parser.add_argument("--work-dir", help="directory for logs and checkpoints")
     parser.add_argument("--resume", action="store_true", help="resume from the newest checkpoint in work-dir")
     parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
@@ -205,15 +274,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    parser.add_argument("--debug", action="store_true", help="show a traceback on bad input")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train from the command line; returns the process exit status."""
+    """Train from the command line; returns the process exit status (2: bad input, one line on stderr)."""
     args = parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     try:
         cfg = load_config(args.config, args.cfg_options)
+        check_datasets(cfg, ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else []))
         runner = build_runner(
             cfg,
             work_dir=args.work_dir,
@@ -223,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_path=args.config,
         )
     except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     runner.train()
