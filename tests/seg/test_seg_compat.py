@@ -89,3 +89,19 @@ def test_missing_distribution_is_reported(monkeypatch):
     requirement = environment.VersionRequirement(("no-such-dist-ddpnas",), "1.0", "2.0", "for a test")
     with pytest.raises(environment.IncompatibleVersionError, match="no-such-dist-ddpnas>=1.0,<2.0 is not installed"):
         environment.check_versions((requirement,))
+
+
+def test_missing_mmcv_names_the_lite_extra(monkeypatch):
+    real_version = importlib.metadata.version
+
+    def fake_version(name):
+        if name in ("mmcv", "mmcv-lite"):
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", fake_version)
+    with pytest.raises(environment.IncompatibleVersionError) as error:
+        environment.check_versions()
+    message = str(error.value)
+    assert "mmcv or mmcv-lite>=2.0.0rc4,<2.2.0 is not installed" in message
+    assert "pip install 'ddp-seg[lite]'" in message and "never mmcv-lite over a compiled mmcv" in message
