@@ -1,11 +1,17 @@
 """Elastic supernet forward, importance reordering, export and reload through transformers' Auto classes."""
 
+import json
+
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
 
 import ddp_bert
-from ddp_bert.compressed import COMPRESSED_MODEL_TYPE, CompressedBertForSequenceClassification
+from ddp_bert.compressed import (
+    COMPRESSED_MODEL_TYPE,
+    CompressedBertConfig,
+    CompressedBertForSequenceClassification,
+)
 from ddp_bert.elastic import ElasticBertForSequenceClassification
 from ddp_bert.export import extract_subnetwork, save_compressed
 from ddp_bert.importance import measure_importance, reorder_by_importance
@@ -73,6 +79,31 @@ def test_export_matches_subnetwork_and_reloads_bit_exactly(supernet, batch, tmp_
     assert torch.equal(reloaded(**inputs(batch)).logits, saved_logits)
     assert sum(p.numel() for p in reloaded.parameters()) == ddp_bert.subnetwork_parameters(
         supernet.teacher, shape, 3)
+    saved = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert "num_attention_heads" not in saved and "intermediate_size" not in saved  # only per-layer sizes
+    assert saved["attention_head_size"] == 8 and saved["layer_num_heads"] == [1, 4, 2]
+    assert (reloaded.config.num_attention_heads, reloaded.config.intermediate_size) == (4, 64)  # widest layer
+    assert {"configuration_ddp_compressed_bert.py", "modeling_ddp_compressed_bert.py"} <= {
+        path.name for path in (tmp_path / "export").iterdir()}
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_exports_written_before_attention_head_size_still_load(tmp_path):
+    """Older exports stored the teacher's num_attention_heads / intermediate_size beside the per-layer lists."""
+    old = {"model_type": COMPRESSED_MODEL_TYPE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+           "intermediate_size": 64, "layer_num_heads": [2, 0], "layer_intermediate_sizes": [16, 64],
+           "vocab_size": 100, "max_position_embeddings": 16}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert config.attention_head_size == 8 and config.num_attention_heads == 2
+    model = CompressedBertForSequenceClassification(config).eval()
+    assert model.bert.encoder.layer[0].attention.self.query.weight.shape == (16, 32)
+    assert model.bert.encoder.layer[1].attention.self.query.weight.shape == (0, 32)  # a layer without heads runs
+    logits = model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape == (1, 2) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="one entry per layer"):
+        CompressedBertConfig(hidden_size=32, num_hidden_layers=2, attention_head_size=8, layer_num_heads=[1],
+                             layer_intermediate_sizes=[8, 8])
 
 
 def test_exported_model_trains(supernet, batch):

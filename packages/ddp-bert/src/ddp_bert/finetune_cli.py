@@ -1,27 +1,34 @@
-"""``tools/finetune_bert.py``: fine-tune a (compressed) model on a GLUE task and report the dev metric as JSON.
+"""``tools/finetune_bert.py``: fine-tune a (compressed) model on a GLUE task with transformers' ``Trainer``.
 
 Works for any model ``AutoModelForSequenceClassification`` can load, including models exported by
-``tools/generate.py`` (``import ddp_bert`` registers their type). Runs under ``accelerate launch`` too.
+``tools/generate.py`` (``import ddp_bert`` registers their type). Reports the official dev metric as JSON; with
+``--output-dir`` saves the model (with its remote code), the tokenizer and a model card holding the dev
+results; ``--push-to-hub REPO_ID`` uploads that directory. Runs under ``accelerate launch`` too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
-from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 
 import ddp_bert  # noqa: F401  (registers the compressed model type with the Auto classes)
-from ddp_bert.elastic import task_loss
-from ddp_bert.glue import glue_task, load_glue, load_metric, make_loader, predictions_from_logits, tokenize
+from ddp_bert.glue import GlueTask, glue_task, load_glue, load_metric, predictions_from_logits, tokenize
+from ddp_bert.hub_access import SourceUnavailableError, check_can_push, check_hub_sources, push_folder
+from ddp_bert.model_card import fine_tuned_card, save_card
 from ddp_core import write_json_atomic
 
 
@@ -32,38 +39,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="exported model directory (or any sequence classifier)")
     parser.add_argument("--task", required=True, help="GLUE task name")
     parser.add_argument("--data-dir", default=None, help="local GLUE copy in the hub layout (default: the hub)")
-    parser.add_argument("--output-dir", default=None, help="save the fine-tuned model and results.json here")
+    parser.add_argument("--output-dir", default=None,
+                        help="save the fine-tuned model, tokenizer, model card and results.json here")
     parser.add_argument("--results", default=None, help="results JSON (default OUTPUT_DIR/results.json)")
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32, help="per device")
+    parser.add_argument("--eval-batch-size", type=int, default=64, help="per device")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warm-up, part of all steps [0, 1)")
     parser.add_argument("--max-train-examples", type=int, default=None)
     parser.add_argument("--max-eval-examples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--logging-steps", type=int, default=50)
+    parser.add_argument("--report-to", default="none", help="Trainer trackers: none, tensorboard, wandb, all, ...")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    hub = parser.add_argument_group("Hugging Face Hub (needs --output-dir)")
+    hub.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload OUTPUT_DIR to this repository")
+    hub.add_argument("--hub-token", default=None, help="token with write access (default: saved login or HF_TOKEN)")
+    hub.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     return parser
 
 
-@torch.no_grad()
-def evaluate_model(model, loader, task, accelerator: Accelerator) -> dict[str, float]:
-    """Official metric(s) of ``task`` over ``loader``."""
-    model.eval()
-    logits_parts, label_parts = [], []
-    for batch in loader:
-        labels = batch.pop("labels")
-        logits = model(**batch).logits
-        logits, labels = accelerator.gather_for_metrics((logits, labels))
-        logits_parts.append(logits.float().cpu().numpy())
-        label_parts.append(labels.cpu().numpy())
-    predictions = predictions_from_logits(task, np.concatenate(logits_parts))
-    metrics = load_metric(task).compute(predictions=predictions, references=np.concatenate(label_parts))
-    return {name: float(value) for name, value in metrics.items()}
+class GlueMetrics:
+    """``compute_metrics`` for ``Trainer``: the task's official metric(s); remembers their names."""
+
+    def __init__(self, task: GlueTask) -> None:
+        self.task = task
+        self.metric = load_metric(task)
+        self.names: list[str] = []
+
+    def __call__(self, prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        values = self.metric.compute(predictions=predictions_from_logits(self.task, np.asarray(logits)),
+                                     references=np.asarray(prediction.label_ids))
+        self.names = sorted(values)
+        return {name: float(value) for name, value in values.items()}
+
+    def of(self, trainer_metrics: dict[str, float]) -> dict[str, float]:
+        """The task metrics out of ``Trainer.evaluate()``'s output (which prefixes ``eval_``)."""
+        return {name: float(trainer_metrics[f"eval_{name}"]) for name in self.names}
+
+
+def _fail(parser: argparse.ArgumentParser, debug: bool, error: Exception) -> None:
+    if debug:
+        raise error
+    parser.exit(2, f"error: {error}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,67 +99,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = glue_task(args.task)
     except ValueError as error:
         parser.error(str(error))
-    accelerator = Accelerator(cpu=args.cpu, mixed_precision=args.mixed_precision)
+    if not 0.0 <= args.warmup_ratio < 1.0:
+        parser.error(f"--warmup-ratio must lie in [0, 1), got {args.warmup_ratio}")
+    if args.push_to_hub and args.output_dir is None:
+        parser.error("--push-to-hub needs --output-dir (the directory that is uploaded)")
+    try:
+        check_hub_sources(args.model, args.data_dir, task.name)
+        if args.push_to_hub:  # before training, not after
+            check_can_push(args.push_to_hub)
+    except SourceUnavailableError as error:
+        _fail(parser, args.debug, error)
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSequenceClassification.from_pretrained(args.model)
     if model.config.num_labels != task.num_labels:
-        raise SystemExit(f"{args.model} has {model.config.num_labels} outputs; {task.name} needs {task.num_labels}")
-    with accelerator.main_process_first():
-        raw = load_glue(task, args.data_dir)
-        train, dev = raw["train"], raw[task.dev_split]
-        if args.max_train_examples is not None:
-            train = train.select(range(min(args.max_train_examples, len(train))))
-        if args.max_eval_examples is not None:
-            dev = dev.select(range(min(args.max_eval_examples, len(dev))))
-        train_set = tokenize(train, task, tokenizer, args.max_length)
-        dev_set = tokenize(dev, task, tokenizer, args.max_length)
-    train_loader = make_loader(train_set, tokenizer, args.batch_size, shuffle=True, seed=args.seed)
-    dev_loader = make_loader(dev_set, tokenizer, args.eval_batch_size, shuffle=False)
-    steps_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
-    total_steps = args.max_steps or max(1, math.ceil(args.epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
-    model, optimizer, train_loader, dev_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, dev_loader, scheduler)
-    before = evaluate_model(model, dev_loader, task, accelerator)
-    model.train()
-    step, losses = 0, []
-    progress = tqdm(total=total_steps, desc=f"fine-tune {task.name}", disable=not accelerator.is_main_process)
-    while step < total_steps:
-        for batch in train_loader:
-            labels = batch.pop("labels")
-            loss = task_loss(model(**batch).logits, labels)
-            accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            step += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            if step >= total_steps:
-                break
-    progress.close()
-    after = evaluate_model(model, dev_loader, task, accelerator)
-    unwrapped = accelerator.unwrap_model(model)
-    results = {
-        "task": task.name, "model": str(args.model), "dev_split": task.dev_split, "dev_examples": len(dev_set),
-        "search_metric": task.search_metric, "metrics_before": before, "metrics": after,
-        "params_m": sum(p.numel() for p in unwrapped.parameters()) / 1e6, "steps": step,
-        "final_train_loss": float(np.mean(losses[-20:])) if losses else None,
-    }
-    if accelerator.is_main_process:
-        if args.output_dir is not None:
-            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-            unwrapped.save_pretrained(args.output_dir)
-            tokenizer.save_pretrained(args.output_dir)
-        target = args.results or (Path(args.output_dir) / "results.json" if args.output_dir else None)
-        if target is not None:
-            write_json_atomic(Path(target), results)
-        accelerator.print(json.dumps(results))
-    accelerator.end_training()
+        _fail(parser, args.debug, ValueError(
+            f"{args.model} has {model.config.num_labels} outputs; {task.name} needs {task.num_labels}: pass a model "
+            f"exported from a {task.name} search"))
+    with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
+        training_args = TrainingArguments(
+            output_dir=args.output_dir or scratch, per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, weight_decay=args.weight_decay,
+            num_train_epochs=args.epochs, max_steps=args.max_steps or -1, warmup_steps=args.warmup_ratio,
+            lr_scheduler_type="linear", seed=args.seed, use_cpu=args.cpu, bf16=args.mixed_precision == "bf16",
+            fp16=args.mixed_precision == "fp16", eval_strategy="no", save_strategy="no",
+            logging_steps=args.logging_steps, report_to=args.report_to,
+        )
+        with training_args.main_process_first(desc="GLUE loading and tokenisation"):
+            raw = load_glue(task, args.data_dir)
+            train, dev = raw["train"], raw[task.dev_split]
+            if args.max_train_examples is not None:
+                train = train.select(range(min(args.max_train_examples, len(train))))
+            if args.max_eval_examples is not None:
+                dev = dev.select(range(min(args.max_eval_examples, len(dev))))
+            train_set = tokenize(train, task, tokenizer, args.max_length)
+            dev_set = tokenize(dev, task, tokenizer, args.max_length)
+        metrics = GlueMetrics(task)
+        trainer = Trainer(model=model, args=training_args, train_dataset=train_set, eval_dataset=dev_set,
+                          processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_metrics=metrics)
+        before = metrics.of(trainer.evaluate())
+        trained = trainer.train()
+        after = metrics.of(trainer.evaluate())
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        results = {
+            "task": task.name, "model": str(args.model), "dev_split": task.dev_split, "dev_examples": len(dev_set),
+            "search_metric": task.search_metric, "metrics_before": before, "metrics": after,
+            "params_m": sum(p.numel() for p in trainer.model.parameters()) / 1e6, "steps": trained.global_step,
+            "train_loss": float(trained.training_loss), "final_train_loss": float(losses[-1]) if losses else None,
+        }
+        if trainer.is_world_process_zero():
+            _save_outputs(args, trainer, task, results)
     return 0
+
+
+def _save_outputs(args, trainer: Trainer, task: GlueTask, results: dict) -> None:
+    """Model, tokenizer, card, results JSON and the optional upload (main process only)."""
+    if args.output_dir is not None:
+        trainer.save_model(args.output_dir)  # save_pretrained: weights, config, remote code, tokenizer
+        settings = {"steps": results["steps"], "lr": args.lr, "batch_size": args.batch_size,
+                    "max_length": args.max_length, "seed": args.seed}
+        card = fine_tuned_card(str(args.model), task.name, task.dev_split, results["metrics"], settings)
+        save_card(card, args.output_dir)
+    target = args.results or (Path(args.output_dir) / "results.json" if args.output_dir else None)
+    if target is not None:
+        write_json_atomic(Path(target), results)
+    print(json.dumps(results))
+    if args.push_to_hub:
+        try:
+            url = push_folder(args.output_dir, args.push_to_hub, token=args.hub_token,
+                              private=True if args.private else None,
+                              commit_message=f"Fine-tuned on GLUE {task.name.upper()}")
+        except SourceUnavailableError as error:
+            if args.debug:
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"uploaded {args.output_dir} to {args.push_to_hub}: {url}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """ENG for a BERT run: the best sub-network under a parameter (and latency) budget, exported for transformers.
 
-``python tools/generate.py RUN_DIR --params-m 67 --export-dir out/`` (``tools/generate.py`` calls :func:`cli`).
+``python tools/generate.py RUN_DIR --params-m 67 --export-dir out/`` (``tools/generate.py`` calls :func:`cli`)
+writes a Hub-ready model directory (weights, tokenizer, remote code, model card); ``--push-to-hub REPO_ID``
+uploads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--live-only", action="store_true", help="search only the pruned space")
     parser.add_argument("--pareto", type=int, default=0, metavar="POINTS",
                         help="also write a params-vs-expectation Pareto front (JSON + PNG)")
-    parser.add_argument("--export-dir", default=None, help="save the chosen model here with save_pretrained")
+    parser.add_argument("--export-dir", default=None,
+                        help="save the chosen model here: weights, tokenizer, remote code and a model card")
+    hub = parser.add_argument_group("Hugging Face Hub (needs --export-dir)")
+    hub.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
+                     help="upload the export directory to this model repository (created if missing)")
+    hub.add_argument("--hub-token", default=None, help="token with write access (default: saved login or HF_TOKEN)")
+    hub.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--output", default=None, help="result JSON (default RUN_DIR/eng.json)")
     return parser
 
@@ -81,15 +91,65 @@ def load_supernet(run_dir: Path, run: LoadedRun):
     return supernet.eval(), teacher_dir
 
 
-def export_model(run_dir: Path, run: LoadedRun, shape: SubnetworkShape, export_dir: Path) -> dict:
-    """Save the sub-network with its tokenizer, reload it through the Auto classes and compare logits."""
+def describe_export(run: LoadedRun, shape: SubnetworkShape, answer, budgets: dict[str, float]):
+    """The model card's facts about the exported sub-network: teacher, budget, exact size, search settings."""
+    from ddp_bert.model_card import ExportDescription
+
+    metadata = run.space.metadata
+    teacher = teacher_shape_of(run.space)
+    num_labels = int(metadata.get("num_labels", 2))
+    search_args = _read_if_exists(run.run_dir / "search_args.json")
+    search = {key: value for key, value in run.config.items() if isinstance(value, (int, float, str, bool))}
+    search.update({key: search_args[key] for key in SEARCH_SETTINGS if search_args.get(key) is not None})
+    for decision in ("depth", "layer0.ffn", "layer0.heads"):
+        candidates = [c.name for d in run.space.decisions if d.name == decision for c in d.candidates]
+        search[f"{decision.removeprefix('layer0.')}_choices"] = [int(name) for name in candidates]
+    search["search_finished"] = run.finished
+    metrics, when = _known_search_metrics(run, shape)
+    return ExportDescription(
+        teacher=str(metadata.get("teacher", "unknown")), task=str(metadata.get("task", "unknown")),
+        depth=shape.depth, layer_num_heads=list(shape.num_heads), layer_intermediate_sizes=list(shape.intermediate_sizes),
+        parameters=subnetwork_parameters(teacher, shape, num_labels),
+        teacher_parameters=subnetwork_parameters(teacher, SubnetworkShape.full(teacher), num_labels),
+        budgets=dict(budgets), costs={name: float(value) for name, value in answer.costs.items()},
+        expected_score=None if np.isnan(answer.expectation) else round(float(answer.expectation), 6), search=search,
+        search_metrics=metrics, search_metrics_when=when, glue_from_hub=search_args.get("data_dir") is None,
+    )
+
+
+def _known_search_metrics(run: LoadedRun, shape: SubnetworkShape) -> tuple[dict | None, str | None]:
+    """Score-split metrics of ``shape`` recorded by the search: at its end, else when last sampled."""
+    result = _read_if_exists(run.run_dir / "search_result.json")
+    if result.get("shape") == shape.to_dict() and result.get("score_split_metrics"):
+        return result["score_split_metrics"], "after the search"
+    log = run.run_dir / "log.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    for line in reversed(lines):
+        entry = json.loads(line)
+        if entry.get("kind") == "sample" and entry.get("metrics") and "architecture" in entry and \
+                decode_architecture(run.space, entry["architecture"]) == shape:
+            return entry["metrics"], f"when last sampled (search step {entry.get('step')})"
+    return None, None
+
+
+# Training settings of tools/search_bert.py worth repeating in a model card (from search_args.json).
+SEARCH_SETTINGS = ("max_length", "batch_size", "lr", "warmup_steps", "steps_per_unit", "importance_batches",
+                   "distill_weight", "score_fraction", "max_train_examples")
+
+
+def _read_if_exists(path: Path) -> dict:
+    return read_json(path) if path.exists() else {}
+
+
+def export_model(run_dir: Path, run: LoadedRun, shape: SubnetworkShape, export_dir: Path, card=None) -> dict:
+    """Save the sub-network with its tokenizer (and ``card``), reload it through the Auto classes and compare."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from ddp_bert.export import save_compressed
 
     supernet, teacher_dir = load_supernet(run_dir, run)
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    model = save_compressed(supernet, shape, export_dir, tokenizer)
+    model = save_compressed(supernet, shape, export_dir, tokenizer, card=card)
     reloaded = AutoModelForSequenceClassification.from_pretrained(export_dir).eval()
     batch = tokenizer(["a short check sentence", "another one"], ["with a pair", "of inputs"],
                       padding=True, return_tensors="pt")
@@ -122,7 +182,17 @@ def _latency_table(args, run_dir: Path, run: LoadedRun) -> CostTable:
 
 def cli(run_dir: Path, argv: Sequence[str]) -> int:
     """Entry point for ``tools/generate.py`` (metadata ``generator = "ddp_bert.generate:cli"``)."""
-    args = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    if args.push_to_hub and args.export_dir is None:
+        parser.error("--push-to-hub needs --export-dir (the directory that is uploaded)")
+    if args.push_to_hub:  # say so before the export work, not after
+        from ddp_bert.hub_access import SourceUnavailableError, check_can_push
+
+        try:
+            check_can_push(args.push_to_hub)
+        except SourceUnavailableError as error:
+            _fail(str(error))
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     num_labels = int(run.space.metadata.get("num_labels", 2))
@@ -152,21 +222,37 @@ def cli(run_dir: Path, argv: Sequence[str]) -> int:
                           highlight=[answer])
         result["pareto"] = str(run_dir / "pareto_params.json")
     if args.export_dir is not None:
-        result["export"] = export_model(run_dir, run, shape, Path(args.export_dir))
+        from ddp_bert.model_card import export_card
+
+        card = export_card(describe_export(run, shape, answer, budgets), repo_id=args.push_to_hub)
+        result["export"] = export_model(run_dir, run, shape, Path(args.export_dir), card=card)
+        if args.push_to_hub:
+            from ddp_bert.hub_access import SourceUnavailableError, push_folder
+
+            try:
+                result["export"]["pushed_to"] = push_folder(args.export_dir, args.push_to_hub, token=args.hub_token,
+                                                            private=True if args.private else None)
+            except SourceUnavailableError as error:
+                _fail(str(error))
     output = Path(args.output) if args.output else run_dir / "eng.json"
     write_json_atomic(output, result)
     costs_text = ", ".join(f"{name} {value:.3f}" for name, value in answer.costs.items())
     print(f"ENG: depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}; "
           f"{costs_text}; E[α] {answer.expectation:.4f} -> {output}")
+    if "pushed_to" in result.get("export", {}):
+        print(f"uploaded {args.export_dir} to {args.push_to_hub}: {result['export']['pushed_to']}")
     if np.isnan(answer.expectation):
         print("warning: the expectation is NaN; the run's θ holds no scores yet")
     return 0
 
 
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ddp_bert.generate RUN_DIR [flags]`` (the same as ``tools/generate.py RUN_DIR [flags]``)."""
-    import sys
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         build_parser().print_help()

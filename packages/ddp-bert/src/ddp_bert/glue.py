@@ -12,7 +12,8 @@ from datasets import Dataset, DatasetDict, load_dataset
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-GLUE_HUB_NAME = "nyu-mll/glue"
+from ddp_bert.hub_access import GLUE_HUB_NAME
+
 GLUE_METRIC_PATH = str(Path(__file__).resolve().parent / "glue_metric")
 
 

@@ -25,6 +25,7 @@ from ddp_bert.costs import subnetwork_parameters
 from ddp_bert.elastic import ElasticBertForSequenceClassification
 from ddp_bert.evaluator import BatchStream, BertSupernetEvaluator
 from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, tokenize
+from ddp_bert.hub_access import DEFAULT_TEACHER, SourceUnavailableError, check_hub_sources
 from ddp_bert.importance import reorder_by_importance
 from ddp_bert.search_logging import JsonlLogger, TqdmProgress
 from ddp_bert.space import TeacherShape, build_search_space, decode_architecture
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--max-score-examples", type=int, default=2000, help="cap on the scoring split")
     data.add_argument("--max-train-examples", type=int, default=None, help="subsample the training part")
     model = parser.add_argument_group("teacher and space")
-    model.add_argument("--model", default="bert-base-uncased", help="BERT checkpoint: hub name or local directory")
+    model.add_argument("--model", default=DEFAULT_TEACHER, help="BERT checkpoint: hub name or local directory")
     model.add_argument("--depths", type=_int_list, default=None, help="e.g. 6,8,10,12 (default: paper's, scaled)")
     model.add_argument("--ffn-widths", type=_int_list, default=None, help="e.g. 512,768,1024,3072")
     model.add_argument("--heads", type=_int_list, default=None, help="e.g. 4,8,12")
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is visible")
     run.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    try:  # unless the shared search flags already define it
+        run.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    except argparse.ArgumentError:
+        pass
     return parser
 
 
@@ -106,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = glue_task(args.task)
     except ValueError as error:
         parser.error(str(error))
+    try:  # offline or unreachable hub: one line now instead of a minute of retries and a traceback
+        check_hub_sources(None if args.resume else args.model, args.data_dir, task.name, args.teacher_model)
+    except SourceUnavailableError as error:
+        if args.debug:
+            raise
+        parser.exit(2, f"error: {error}\n")
     run_dir = Path(args.resume or args.run_dir or f"runs/bert-{task.name}")
     has_state = (run_dir / "state.json").exists()
     if has_state and not args.resume:
