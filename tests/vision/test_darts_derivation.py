@@ -72,7 +72,8 @@ def test_eng_is_exact_against_brute_force_on_a_small_pruned_space(seed):
         {"nonparam_ops": 3, "cell_height": 1},
         {"cell_height": 2, "params_m": params * 0.85},
     ]
-    answers = generate_genotypes(space, theta, live, tables, budgets, steps)
+    answers = generate_genotypes(space, theta, live, tables, budgets, steps,
+                                 nonparam_rule="at_most", nonparam_cells="both")
     for budget, answer in zip(budgets, answers, strict=True):
         best = brute_force(space, theta, live, tables, budget, steps)
         assert answer.expectation * 4 * steps == pytest.approx(best, abs=1e-9), budget

@@ -51,8 +51,8 @@ class InfeasibleBudget:
     """A budget of a list that no architecture meets (``generate(..., on_infeasible="report")``).
 
     ``smallest[name]``: the smallest achievable value of that cost (fixed part included) among architectures
-    that meet the other budgets of this request; None when no architecture meets those, or when the time limit
-    ran out before it was found (``proven`` is then False).
+    that meet the other budgets of this request, or among all architectures when none meets those; None when
+    the extra ``constraints`` reject every candidate, or when the time limit ran out (``proven`` is then False).
     """
 
     budgets: dict[str, float]
@@ -232,8 +232,13 @@ def _infeasible_entry(names: list[str], row: np.ndarray, budget: Mapping[str, fl
         undecided = next(a for a in answers if not a.proven_optimal)
         return InfeasibleBudget({k: float(v) for k, v in budget.items()}, undecided.message,
                                 {n: None for n in budget}, False)
-    smallest = np.min(np.stack([a.smallest for a in answers]), axis=0)
-    message = infeasible_message(names, row, smallest)
+    values, alone = np.stack([a.smallest for a in answers]), np.stack([a.smallest_alone for a in answers])
+    # an assignment where the other budgets can be met says more than one where cost j is only on its own
+    with_others = np.where(alone, np.inf, values).min(axis=0)
+    on_its_own = np.where(alone, values, np.inf).min(axis=0)
+    alone_only = ~np.isfinite(with_others) & np.isfinite(on_its_own)
+    smallest = np.where(alone_only, on_its_own, with_others)
+    message = infeasible_message(names, row, smallest, alone_only)
     return InfeasibleBudget({k: float(v) for k, v in budget.items()}, message,
                             {n: float(smallest[j]) if np.isfinite(smallest[j]) else None
                              for j, n in enumerate(names) if n in budget})

@@ -37,8 +37,9 @@ class GroupAnswer:
     """The answer to one budget row: a choice per group, or why there is none.
 
     ``costs`` and ``smallest`` include the problem's ``offset``. For an infeasible row, ``smallest[j]`` is the
-    smallest achievable cost j among choices that meet the row's *other* budgets (inf when those cannot be met
-    together, NaN when unknown: not budgeted, or not decided within the time limit).
+    smallest achievable cost j among choices that meet the row's *other* budgets, or of any choice when no
+    choice meets those (NaN when unknown: not budgeted, or not decided within the time limit; inf when
+    ``accept`` rejects every choice meeting the others).
     """
 
     budgets: np.ndarray
@@ -48,6 +49,7 @@ class GroupAnswer:
     proven_optimal: bool
     message: str | None = None
     smallest: np.ndarray | None = None
+    smallest_alone: np.ndarray | None = None  # True where ``smallest`` is of cost j alone (others unmeetable)
 
     @property
     def feasible(self) -> bool:
@@ -297,6 +299,7 @@ class GroupProblem:
                                f"no architecture with {budget_text(self.names, row)} was found within the time "
                                "limit (infeasibility not proven); allow more time or relax a budget")
         smallest = np.full(self.width, np.nan)
+        alone = np.zeros(self.width, dtype=bool)
         for j in budgeted:
             if len(budgeted) == 1 and self.accept is None:
                 smallest[j] = self.offset[j] + self.cheapest[0, j]
@@ -307,10 +310,12 @@ class GroupProblem:
             answer = self._reference(j).solve(others, remaining)
             if answer.feasible:
                 smallest[j] = self.offset[j] - answer.value if answer.proven_optimal else np.nan
+            elif answer.proven_optimal and self.accept is None:  # the others cannot be met: cost j on its own
+                smallest[j], alone[j] = self.offset[j] + self.cheapest[0, j], True
             elif answer.proven_optimal:
                 smallest[j] = np.inf
-        return GroupAnswer(row.copy(), None, -np.inf, None, True, infeasible_message(self.names, row, smallest),
-                           smallest)
+        return GroupAnswer(row.copy(), None, -np.inf, None, True,
+                           infeasible_message(self.names, row, smallest, alone), smallest, alone)
 
 
 def budget_text(names: Sequence[str], row: Sequence[float], budgeted: Sequence[int] | None = None) -> str:
@@ -318,13 +323,16 @@ def budget_text(names: Sequence[str], row: Sequence[float], budgeted: Sequence[i
     return " and ".join(f"{names[j]} <= {row[j]:g}" for j in budgeted) or "no budget"
 
 
-def infeasible_message(names: Sequence[str], row: Sequence[float], smallest: Sequence[float]) -> str:
-    """One line: which budgets cannot be met together, and the smallest achievable value of each."""
+def infeasible_message(names: Sequence[str], row: Sequence[float], smallest: Sequence[float],
+                       alone: Sequence[bool] | None = None) -> str:
+    """One line: which budgets cannot be met together, and the smallest achievable value of each (with the
+    other budgets met, or on its own where ``alone``: no choice meets the others)."""
     budgeted = [j for j in range(len(row)) if np.isfinite(row[j])]
+    alone = np.zeros(len(row), dtype=bool) if alone is None else alone
     parts = []
     for j in budgeted:
         others = budget_text(names, row, [k for k in budgeted if k != j])
-        condition = f" with {others}" if len(budgeted) > 1 else ""
+        condition = f" with {others}" if len(budgeted) > 1 and not alone[j] else ""
         if np.isnan(smallest[j]):
             parts.append(f"the smallest achievable {names[j]}{condition} was not found within the time limit")
         elif np.isfinite(smallest[j]):

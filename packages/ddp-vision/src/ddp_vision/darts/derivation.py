@@ -6,31 +6,44 @@ the 16 kept (edge, op) pairs) subject to budgets:
 
 - ``params_m``, ``flops_m``: the evaluation network's parameters / MACs in millions (additive per op, see
   :mod:`ddp_vision.darts.costs`);
-- ``nonparam_ops``: at most this many non-parametric ops in *each* cell (the paper's N);
+- ``nonparam_ops``: the paper's N, non-parametric ops among a cell's kept edges. Two readings, both
+  available: ``nonparam_rule="exactly"`` (default) is the authors' code (MAC-AutoML/XNAS
+  ``network_generator.get_gene_with_skip_connection_constraints``: exactly N of the 8 kept edges take their
+  best non-parametric op) and fits the paper's Table 4 (3.57 / 3.16 / 2.83M params for N = 2 / 4 / 6);
+  ``"at_most"`` allows up to N. ``nonparam_cells="normal"`` (default, as the authors) constrains the normal
+  cell only, the reduction cell then follows θ (the DARTS rule when no cost is budgeted); ``"both"``
+  constrains each cell;
 - ``cell_height``: at most this depth of *each* cell graph, counting kept edges on the longest path from the
   cell inputs to a node (the paper's H; 1 = every node reads only the cell inputs).
 
-Exactness: each cell is one group of options of ``ddp_core.solve_groups``. Options are enumerated per input
-structure (one pair of inputs per node) and, inside a structure, edge by edge, discarding partial options
-that another one dominates (higher or equal θ, no higher cost in any constrained quantity); since every
+Exactness: each cell is one group of options of ``ddp_core``'s group-knapsack solver. Options are enumerated
+once per call, per input structure (one pair of inputs per node) and, inside a structure, edge by edge,
+discarding partial options that another one dominates (higher or equal θ, no higher params / FLOPs; with
+"exactly", only among options with the same number of non-parametric ops so far); since every remaining
 constraint is monotone in those quantities, no discarded option can be the unique optimum.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ddp_core import CostTable, InfeasibleBudgetError, SearchSpace, solve_groups
+from ddp_core import CostTable, InfeasibleBudgetError, SearchSpace
+from ddp_core.generation import InfeasibleBudget
+from ddp_core.solver import GroupProblem
 from ddp_vision.darts.genotypes import Genotype, cell_edges, genotype_to_dict
 from ddp_vision.darts.space import CELL_TYPES, decision_name
 
-__all__ = ["BUDGET_KEYS", "CellOptions", "EngAnswer", "darts_derivation", "enumerate_cell_options", "generate_genotypes"]
+__all__ = ["BUDGET_KEYS", "NONPARAM_CELLS", "NONPARAM_RULES", "CellOptions", "EngAnswer", "darts_derivation",
+           "enumerate_cell_options", "generate_genotypes"]
 
 BUDGET_KEYS = ("params_m", "flops_m", "nonparam_ops", "cell_height")
+NONPARAM_RULES = ("exactly", "at_most")
+NONPARAM_CELLS = ("normal", "both")
 _ADDITIVE = ("params_m", "flops_m")
 
 
@@ -53,21 +66,30 @@ def _edge_tables(space: SearchSpace, theta: np.ndarray, live: np.ndarray, cell: 
     return out
 
 
-def pareto_mask(values: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """Options not weakly dominated (ties keep the first): higher value and lower costs are better."""
-    n = len(values)
-    if costs.shape[1] == 0:
-        keep = np.zeros(n, dtype=bool)
-        keep[int(np.argmax(values))] = True
-        return keep
-    keep = np.ones(n, dtype=bool)
-    for start in range(0, n, 2048):
-        block = slice(start, min(n, start + 2048))
-        ge = values[None, :] >= values[block, None]
-        le = np.all(costs[None, :, :] <= costs[block, None, :], axis=2)
-        strictly = (values[None, :] > values[block, None]) | np.any(costs[None, :, :] < costs[block, None, :], axis=2)
-        earlier = np.arange(n)[None, :] < np.arange(start, block.stop)[:, None]
-        keep[block] = ~np.any(ge & le & (strictly | earlier), axis=1)
+def pareto_mask(values: np.ndarray, costs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Options not weakly dominated (ties keep the first): higher value and lower costs are better; with
+    ``labels``, an option is only compared with options of the same label.
+
+    Sorted by label, value (descending), costs and index, an option can only be dominated by an earlier one, and
+    is iff some earlier option has no higher cost anywhere; blocks of options are compared with the options
+    kept so far and with each other (a dominated earlier option's dominator is earlier still).
+    """
+    n, width = costs.shape
+    labels = np.zeros(n) if labels is None else labels
+    order = np.lexsort((np.arange(n), *[costs[:, j] for j in reversed(range(width))], -values, labels))
+    keep = np.zeros(n, dtype=bool)
+    front_costs, front_labels = np.zeros((0, width)), np.zeros(0)
+    for start in range(0, n, 1024):
+        index = order[start:start + 1024]
+        block_costs, block_labels = costs[index], labels[index]
+        dominated = np.any(np.all(front_costs[None, :, :] <= block_costs[:, None, :], axis=2)
+                           & (front_labels[None, :] == block_labels[:, None]), axis=1)
+        earlier = np.arange(len(index))[None, :] < np.arange(len(index))[:, None]
+        dominated |= np.any(np.all(block_costs[None, :, :] <= block_costs[:, None, :], axis=2)
+                            & (block_labels[None, :] == block_labels[:, None]) & earlier, axis=1)
+        keep[index[~dominated]] = True
+        front_costs = np.concatenate([front_costs, block_costs[~dominated]])
+        front_labels = np.concatenate([front_labels, block_labels[~dominated]])
     return keep
 
 
@@ -83,28 +105,40 @@ class CellOptions:
     height: np.ndarray  # (n,)
 
 
-def enumerate_cell_options(edges: list[dict], steps: int, dims: Sequence[str]) -> CellOptions:
-    """Non-dominated options of one cell, tracking only the quantities in ``dims`` for dominance."""
+def enumerate_cell_options(edges: list[dict], steps: int, dims: Sequence[str], exact_count: bool = False) -> CellOptions:
+    """Non-dominated options of one cell, tracking only the quantities in ``dims`` for dominance.
+
+    ``exact_count``: the number of non-parametric ops is kept as it is (options are only compared with options
+    of the same count), for "exactly N" budgets; otherwise ``"nonparam_ops"`` in ``dims`` treats it as a cost.
+    """
     edge_index = {pair: e for e, pair in enumerate(cell_edges(steps))}
-    use = [name in dims for name in ("params_m", "flops_m", "nonparam_ops")]
+    use = [name in dims for name in _ADDITIVE] + [("nonparam_ops" in dims) and not exact_count]
     chunks = []
-    for structure in itertools.product(*[itertools.combinations(range(node + 2), 2) for node in range(steps)]):
-        depth = [0, 0]
-        for pair in structure:
-            depth.append(1 + max(depth[j] for j in pair))
-        kept = [edge_index[(node, j)] for node, pair in enumerate(structure) for j in pair]
-        value, extra, ops = np.zeros(1), np.zeros((1, 3)), np.zeros((1, 0), dtype=np.int64)
-        for e in kept:
-            table = edges[e]
-            edge_extra = np.concatenate([table["additive"], table["nonparam"][:, None]], axis=1)
-            value = (value[:, None] + table["theta"][None, :]).ravel()
-            extra = (extra[:, None, :] + edge_extra[None, :, :]).reshape(-1, 3)
-            ops = np.concatenate([np.repeat(ops, len(table["ops"]), axis=0),
-                                  np.tile(table["ops"], len(ops))[:, None]], axis=1)
-            keep = pareto_mask(value, extra[:, use])
-            value, extra, ops = value[keep], extra[keep], ops[keep]
-        inputs = np.tile([j for pair in structure for j in pair], (len(value), 1))
-        chunks.append((inputs, ops, value, extra, np.full(len(value), max(depth[2:]))))
+
+    def extend(state: tuple, e: int) -> tuple:
+        value, extra, ops = state
+        table = edges[e]
+        edge_extra = np.concatenate([table["additive"], table["nonparam"][:, None]], axis=1)
+        value = (value[:, None] + table["theta"][None, :]).ravel()
+        extra = (extra[:, None, :] + edge_extra[None, :, :]).reshape(-1, 3)
+        ops = np.concatenate([np.repeat(ops, len(table["ops"]), axis=0), np.tile(table["ops"], len(ops))[:, None]],
+                             axis=1)
+        keep = pareto_mask(value, extra[:, use], extra[:, 2] if exact_count else None)
+        return value[keep], extra[keep], ops[keep]
+
+    def visit(node: int, depth: list[int], inputs: list[int], state: tuple) -> None:
+        """Input pairs node by node; structures sharing their first nodes share that partial enumeration."""
+        if node == steps:
+            value, extra, ops = state
+            chunks.append((np.tile(inputs, (len(value), 1)), ops, value, extra, np.full(len(value), max(depth[2:]))))
+            return
+        for pair in itertools.combinations(range(node + 2), 2):
+            extended = state
+            for j in pair:
+                extended = extend(extended, edge_index[(node, j)])
+            visit(node + 1, [*depth, 1 + max(depth[j] for j in pair)], [*inputs, *pair], extended)
+
+    visit(0, [0, 0], [], (np.zeros(1), np.zeros((1, 3)), np.zeros((1, 0), dtype=np.int64)))
     return CellOptions(
         inputs=np.concatenate([c[0] for c in chunks]), ops=np.concatenate([c[1] for c in chunks]),
         value=np.concatenate([c[2] for c in chunks]), additive=np.concatenate([c[3] for c in chunks])[:, :2],
@@ -114,20 +148,29 @@ def enumerate_cell_options(edges: list[dict], steps: int, dims: Sequence[str]) -
 
 @dataclass
 class EngAnswer:
-    """One ENG answer: the genotype, its expectation and every cost."""
+    """One ENG answer: the genotype, its expectation and every cost.
+
+    ``costs["nonparam_ops"]`` counts what the budget constrains: the normal cell's non-parametric ops with
+    ``nonparam_cells="normal"``, the larger count of the two cells with ``"both"``; ``per_cell`` has both.
+    """
 
     budgets: dict[str, float]
     genotype: Genotype
     expectation: float
     costs: dict[str, float]
     per_cell: dict[str, dict[str, float]] = field(default_factory=dict)
+    proven_optimal: bool = True
+
+    @property
+    def feasible(self) -> bool:
+        return True
 
     def to_dict(self) -> dict:
         from ddp_vision.darts.genotypes import format_genotype
 
         return {"budgets": self.budgets, "genotype": genotype_to_dict(self.genotype),
                 "genotype_text": format_genotype(self.genotype), "expectation": self.expectation,
-                "costs": self.costs, "per_cell": self.per_cell}
+                "costs": self.costs, "per_cell": self.per_cell, "proven_optimal": self.proven_optimal}
 
 
 def _names(space: SearchSpace, cell: str, ops_row: np.ndarray, inputs_row: np.ndarray, steps: int) -> list:
@@ -139,6 +182,45 @@ def _names(space: SearchSpace, cell: str, ops_row: np.ndarray, inputs_row: np.nd
     return pairs
 
 
+def _check_budgets(budgets: Sequence[Mapping[str, float]], steps: int, rule: str, cells: str) -> None:
+    if rule not in NONPARAM_RULES:
+        raise ValueError(f"nonparam_rule must be one of {', '.join(NONPARAM_RULES)}, got {rule!r}")
+    if cells not in NONPARAM_CELLS:
+        raise ValueError(f"nonparam_cells must be one of {', '.join(NONPARAM_CELLS)}, got {cells!r}")
+    for budget in budgets:
+        unknown = set(budget) - set(BUDGET_KEYS)
+        if unknown:
+            raise ValueError(f"unknown budget keys {sorted(unknown)}; use {', '.join(BUDGET_KEYS)}")
+        for key, value in budget.items():
+            if not np.isfinite(float(value)):
+                raise ValueError(f"budget {key}={value} is not a finite number; give a finite upper bound")
+        if "nonparam_ops" in budget and not 0 <= budget["nonparam_ops"] <= 2 * steps:
+            raise ValueError(f"nonparam_ops={budget['nonparam_ops']:g}: a cell keeps {2 * steps} edges, so N must "
+                             f"be between 0 and {2 * steps}")
+
+
+def _cell_filter(options: CellOptions, cell: str, count: float | None, height: float | None, rule: str,
+                 cells: str) -> tuple[np.ndarray, str | None, dict]:
+    """Options of ``cell`` allowed by the non-additive budgets, or why none is (message, smallest values)."""
+    allowed = np.ones(len(options.value), dtype=bool)
+    if height is not None:
+        allowed &= options.height <= height + 1e-9
+        if not allowed.any():
+            low = float(options.height.min())
+            return allowed, (f"no {cell} cell has cell_height <= {height:g}: the smallest achievable cell_height "
+                             f"is {low:g}; raise the budget to at least that"), {"cell_height": low}
+    if count is not None and (cell == "normal" or cells == "both"):
+        counts = options.nonparam[allowed]
+        allowed &= (options.nonparam == count) if rule == "exactly" else (options.nonparam <= count + 1e-9)
+        if not allowed.any():
+            reach = f"{counts.min():g} to {counts.max():g}" if len(counts) else "none"
+            condition = f" with cell_height <= {height:g}" if height is not None else ""
+            word = "exactly" if rule == "exactly" else "at most"
+            return allowed, (f"no {cell} cell has {word} {count:g} non-parametric ops{condition}: its live ops allow "
+                             f"{reach}; choose N in that range"), {"nonparam_ops": float(counts.min()) if len(counts) else None}
+    return allowed, None, {}
+
+
 def generate_genotypes(
     space: SearchSpace,
     theta: np.ndarray,
@@ -146,68 +228,81 @@ def generate_genotypes(
     costs: Mapping[str, CostTable],
     budgets: Sequence[Mapping[str, float]],
     steps: int = 4,
-) -> list[EngAnswer]:
-    """Exact ENG for each budget dict (keys from :data:`BUDGET_KEYS`; ``{}`` = no constraint).
+    *,
+    nonparam_rule: str = "exactly",
+    nonparam_cells: str = "normal",
+    on_infeasible: str = "raise",
+    time_limit_s: float | None = 60.0,
+) -> list[EngAnswer | InfeasibleBudget]:
+    """Exact ENG for each budget dict (keys from :data:`BUDGET_KEYS`; ``{}`` = no constraint), in one call.
 
-    Raises
-    ------
-    InfeasibleBudgetError
-        When a budget cannot be met; the message names the smallest achievable value.
+    ``nonparam_rule`` / ``nonparam_cells``: how ``nonparam_ops`` reads (module docstring). ``on_infeasible``:
+    ``"raise"`` raises :class:`InfeasibleBudgetError` at the first budget no genotype meets; ``"report"`` puts an
+    ``InfeasibleBudget`` (message, smallest achievable values, fixed part included) in its place. Cell options
+    are enumerated once per call. ``time_limit_s`` bounds the call; unproven answers carry
+    ``proven_optimal=False``.
     """
-    for budget in budgets:
-        unknown = set(budget) - set(BUDGET_KEYS)
-        if unknown:
-            raise ValueError(f"unknown budget keys {sorted(unknown)}; use {', '.join(BUDGET_KEYS)}")
+    _check_budgets(budgets, steps, nonparam_rule, nonparam_cells)
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     theta = np.where(live, theta, 0.0)
-    edges = {cell: _edge_tables(space, theta, live, cell, steps, costs) for cell in CELL_TYPES}
+    counted = any("nonparam_ops" in b for b in budgets)
+    dims = tuple(n for n in _ADDITIVE if any(n in b for b in budgets))
+    options = {}
+    for cell in CELL_TYPES:
+        constrained = counted and (cell == "normal" or nonparam_cells == "both")
+        cell_dims = dims + (("nonparam_ops",) if constrained and nonparam_rule == "at_most" else ())
+        edges = _edge_tables(space, theta, live, cell, steps, costs)
+        options[cell] = enumerate_cell_options(edges, steps, cell_dims, constrained and nonparam_rule == "exactly")
     fixed = np.array([costs[n].fixed for n in _ADDITIVE])
-    answers = []
-    options_cache: dict[tuple[str, ...], dict[str, CellOptions]] = {}
-    for budget in budgets:
-        dims = tuple(sorted(k for k in budget if k in ("params_m", "flops_m", "nonparam_ops")))
-        if dims not in options_cache:
-            options_cache[dims] = {cell: enumerate_cell_options(edges[cell], steps, dims) for cell in CELL_TYPES}
-        groups, values, group_costs = {}, [], []
+    signatures: dict[tuple, list[int]] = {}
+    for i, budget in enumerate(budgets):
+        signatures.setdefault((budget.get("nonparam_ops"), budget.get("cell_height")), []).append(i)
+    answers: list[EngAnswer | InfeasibleBudget | None] = [None] * len(budgets)
+    for (count, height), indices in signatures.items():
+        groups, failure = {}, None
         for cell in CELL_TYPES:
-            options = options_cache[dims][cell]
-            allowed = np.ones(len(options.value), dtype=bool)
-            for key, quantity in (("nonparam_ops", options.nonparam), ("cell_height", options.height)):
-                if key in budget:
-                    if quantity.min() > budget[key] + 1e-9:
-                        raise InfeasibleBudgetError(
-                            f"no {cell} cell has {key} <= {budget[key]:g}: the smallest achievable {key} is "
-                            f"{quantity.min():g}; raise the budget to at least that"
-                        )
-                    allowed &= quantity <= budget[key] + 1e-9
+            allowed, message, smallest = _cell_filter(options[cell], cell, count, height, nonparam_rule, nonparam_cells)
             index = np.flatnonzero(allowed)
-            additive_used = [n in budget for n in _ADDITIVE]
-            index = index[pareto_mask(options.value[index], options.additive[index][:, additive_used])]
-            groups[cell] = index
-            values.append(options.value[index])
-            group_costs.append(options.additive[index][:, additive_used])
-        limits = [budget[n] - fixed[j] for j, n in enumerate(_ADDITIVE) if n in budget]
-        names = [n for n in _ADDITIVE if n in budget]
-        try:
-            choice, total = solve_groups(values, group_costs, limits, names=names)
-        except InfeasibleBudgetError as error:
-            raise InfeasibleBudgetError(f"{error} (network fixed part included in the budgets)") from None
-        genotype_cells, cost_sum, per_cell = {}, fixed.copy(), {}
-        for cell, picked in zip(CELL_TYPES, choice, strict=True):
-            options, row = options_cache[dims][cell], groups[cell][picked]
-            genotype_cells[cell] = _names(space, cell, options.ops[row], options.inputs[row], steps)
-            cost_sum = cost_sum + options.additive[row]
-            per_cell[cell] = {"nonparam_ops": int(options.nonparam[row]), "cell_height": int(options.height[row])}
-        concat = list(range(2, steps + 2))
-        genotype = Genotype(normal=genotype_cells["normal"], normal_concat=concat,
-                            reduce=genotype_cells["reduce"], reduce_concat=concat)
-        answers.append(EngAnswer(
-            budgets=dict(budget), genotype=genotype, expectation=float(total) / (4 * steps),
-            costs={"params_m": float(cost_sum[0]), "flops_m": float(cost_sum[1]),
-                   "nonparam_ops": max(c["nonparam_ops"] for c in per_cell.values()),
-                   "cell_height": max(c["cell_height"] for c in per_cell.values())},
-            per_cell=per_cell,
-        ))
-    return answers
+            groups[cell] = index[pareto_mask(options[cell].value[index], options[cell].additive[index])]
+            failure = failure or (message and (message, smallest))
+        if failure:
+            for i in indices:
+                answers[i] = InfeasibleBudget(dict(budgets[i]), failure[0], failure[1])
+            continue
+        problem = GroupProblem([options[c].value[groups[c]] for c in CELL_TYPES],
+                               [options[c].additive[groups[c]] for c in CELL_TYPES], list(_ADDITIVE), fixed)
+        rows = [[float(budgets[i].get(n, np.inf)) for n in _ADDITIVE] for i in indices]
+        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+        for i, solved in zip(indices, problem.solve_many(rows, remaining), strict=True):
+            answers[i] = _answer(space, budgets[i], options, groups, solved, fixed, steps, nonparam_cells)
+    for answer in answers:
+        if isinstance(answer, InfeasibleBudget) and on_infeasible != "report":
+            raise InfeasibleBudgetError(answer.message)
+    return answers  # type: ignore[return-value]
+
+
+def _answer(space, budget, options, groups, solved, fixed, steps, nonparam_cells) -> EngAnswer | InfeasibleBudget:
+    if not solved.feasible:
+        smallest = {n: (float(solved.smallest[j]) if solved.smallest is not None and np.isfinite(solved.smallest[j])
+                        else None) for j, n in enumerate(_ADDITIVE) if n in budget}
+        return InfeasibleBudget(dict(budget), solved.message, smallest, solved.proven_optimal)
+    genotype_cells, cost_sum, per_cell = {}, fixed.copy(), {}
+    for cell, picked in zip(CELL_TYPES, solved.choice, strict=True):
+        row = groups[cell][picked]
+        genotype_cells[cell] = _names(space, cell, options[cell].ops[row], options[cell].inputs[row], steps)
+        cost_sum = cost_sum + options[cell].additive[row]
+        per_cell[cell] = {"nonparam_ops": int(options[cell].nonparam[row]), "cell_height": int(options[cell].height[row])}
+    concat = list(range(2, steps + 2))
+    genotype = Genotype(normal=genotype_cells["normal"], normal_concat=concat,
+                        reduce=genotype_cells["reduce"], reduce_concat=concat)
+    counted = per_cell["normal"]["nonparam_ops"] if nonparam_cells == "normal" else max(
+        c["nonparam_ops"] for c in per_cell.values())
+    return EngAnswer(
+        budgets=dict(budget), genotype=genotype, expectation=float(solved.value) / (4 * steps),
+        costs={"params_m": float(cost_sum[0]), "flops_m": float(cost_sum[1]), "nonparam_ops": counted,
+               "cell_height": max(c["cell_height"] for c in per_cell.values())},
+        per_cell=per_cell, proven_optimal=solved.proven_optimal,
+    )
 
 
 def darts_derivation(space: SearchSpace, theta: np.ndarray, live: np.ndarray, steps: int = 4) -> Genotype:

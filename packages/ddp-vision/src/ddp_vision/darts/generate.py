@@ -3,8 +3,13 @@
 Reads ``space.json`` and ``state.json`` of a search run directory, then writes
 
 - ``genotype.txt`` / ``genotype.json``: the DARTS rule (two strongest inputs per node, argmax op);
-- ``eng.json`` / ``eng.txt``: one exact ENG answer per ``--budget`` (genotype, expectation, costs);
+- ``eng.json`` / ``eng.txt``: one exact ENG answer per ``--budget`` (genotype, expectation, costs), and each
+  budget no genotype meets with the smallest achievable value;
 - ``cells.png`` and ``eng_cells_<i>.png``: drawings of those genotypes (the paper's Fig. 5).
+
+A call in which no budget can be met writes nothing, so the files of an earlier call stay as they were.
+``--nonparam-count exactly|at-most`` and ``--nonparam-cells normal|both`` choose how ``nonparam_ops`` reads
+(default: exactly N in the normal cell, as the authors' code and the paper's Table 4).
 
 Costs refer to an evaluation network (``--network cifar|imagenet``, DARTS' sizes by default, classes,
 input channels and image size taken from the search's dataset unless given).
@@ -13,13 +18,15 @@ input channels and image size taken from the search's dataset unless given).
 from __future__ import annotations
 
 import argparse
+import math
 import pathlib
+import sys
 from collections.abc import Sequence
 
-from ddp_core import CategoricalDistribution, InfeasibleBudgetError, SearchSpace, read_json, write_json_atomic
+from ddp_core import CategoricalDistribution, SearchSpace, read_json, write_json_atomic
 from ddp_core.persistence import write_text_atomic
 from ddp_vision.darts.costs import EvalNetworkSpec, eval_cost_tables, network_costs
-from ddp_vision.darts.derivation import BUDGET_KEYS, darts_derivation, generate_genotypes
+from ddp_vision.darts.derivation import BUDGET_KEYS, EngAnswer, darts_derivation, generate_genotypes
 from ddp_vision.darts.drawing import draw_genotype
 from ddp_vision.darts.genotypes import format_genotype, genotype_to_dict
 from ddp_vision.darts.space import supernet_config_from_space
@@ -42,9 +49,16 @@ def parse_budget(text: str) -> dict[str, float]:
                 f"bad budget part {part!r}: write KEY=VALUE[,KEY=VALUE] with KEY in {', '.join(BUDGET_KEYS)}"
             )
         try:
-            budget[key] = float(value)
+            number = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"budget {key} needs a number, got {value!r}") from None
+        if key in ("params_m", "flops_m") and not (math.isfinite(number) and number > 0):
+            raise argparse.ArgumentTypeError(f"budget {key} must be a positive finite number, got {value.strip()!r}")
+        if key in ("nonparam_ops", "cell_height") and not (math.isfinite(number) and number == int(number)
+                                                            and number >= (0 if key == "nonparam_ops" else 1)):
+            low = 0 if key == "nonparam_ops" else 1
+            raise argparse.ArgumentTypeError(f"budget {key} must be a whole number >= {low}, got {value.strip()!r}")
+        budget[key] = number
     return budget
 
 
@@ -72,8 +86,13 @@ def default_spec(space: SearchSpace, network: str = "cifar", **overrides) -> Eva
 
 
 def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNetworkSpec | None = None,
-                   draw: bool = True) -> dict:
-    """Derive, run ENG for ``budgets`` and write the result files; returns the ``eng.json`` content."""
+                   draw: bool = True, nonparam_rule: str = "exactly", nonparam_cells: str = "normal",
+                   time_limit_s: float | None = 60.0) -> dict:
+    """Derive, run ENG for every budget in one call and write the result files; returns the ``eng.json`` content.
+
+    Budgets no genotype meets are listed under ``infeasible``. When none can be met, nothing is written
+    (``report["written"]`` is False) and the files of an earlier call stay untouched.
+    """
     run_dir = pathlib.Path(run_dir)
     space, distribution = load_run(run_dir)
     steps = supernet_config_from_space(space).steps
@@ -81,17 +100,20 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
     derived = darts_derivation(space, distribution.theta, distribution.live, steps)
     costs = eval_cost_tables(space, spec, steps)
     derived_costs = network_costs(spec.build(derived), spec.image_size, spec.in_channels)
+    results = generate_genotypes(space, distribution.theta, distribution.live, costs, list(budgets), steps,
+                                 nonparam_rule=nonparam_rule, nonparam_cells=nonparam_cells, on_infeasible="report",
+                                 time_limit_s=time_limit_s)
+    answers = [r for r in results if isinstance(r, EngAnswer)]
+    errors = [{"budgets": r.budgets, "error": r.message, "smallest": r.smallest, "proven": r.proven}
+              for r in results if not isinstance(r, EngAnswer)]
+    report = {"network": spec.to_dict(), "derived": {"genotype_text": format_genotype(derived), **derived_costs},
+              "nonparam_rule": nonparam_rule, "nonparam_cells": nonparam_cells,
+              "answers": [a.to_dict() for a in answers], "infeasible": errors, "written": bool(answers)}
+    if not answers:
+        return report
     write_json_atomic(run_dir / "genotype.json", {"genotype": genotype_to_dict(derived), "costs": derived_costs,
                                                    "rule": "darts: two strongest inputs per node, argmax op"})
     write_text_atomic(run_dir / "genotype.txt", format_genotype(derived) + "\n")
-    answers, errors = [], []
-    for budget in budgets:
-        try:
-            answers.extend(generate_genotypes(space, distribution.theta, distribution.live, costs, [budget], steps))
-        except InfeasibleBudgetError as error:
-            errors.append({"budgets": budget, "error": str(error)})
-    report = {"network": spec.to_dict(), "derived": {"genotype_text": format_genotype(derived), **derived_costs},
-              "answers": [a.to_dict() for a in answers], "infeasible": errors}
     write_json_atomic(run_dir / "eng.json", report)
     write_text_atomic(run_dir / "eng.txt", format_report(report))
     if draw:
@@ -103,21 +125,35 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
     return report
 
 
+def _label(budgets: dict, rule: str, cells: str) -> str:
+    parts = []
+    for key, value in budgets.items():
+        if key == "nonparam_ops":
+            where = "normal cell" if cells == "normal" else "each cell"
+            parts.append(f"nonparam_ops {'==' if rule == 'exactly' else '<='} {value:g} ({where})")
+        else:
+            parts.append(f"{key} <= {value:g}")
+    return ", ".join(parts) or "no constraint"
+
+
 def format_report(report: dict) -> str:
     """Human-readable lines of an ``eng.json`` report."""
     net = report["network"]
+    rule, cells = report.get("nonparam_rule", "at_most"), report.get("nonparam_cells", "both")
     lines = [f"evaluation network: {net['kind']}, {net['layers']} cells, {net['channels']} channels, "
              f"{net['image_size']}px, {net['num_classes']} classes",
              f"DARTS rule: {report['derived']['params_m']:.3f}M params, {report['derived']['flops_m']:.1f}M MACs",
              f"  {report['derived']['genotype_text']}"]
     for answer in report["answers"]:
-        label = ", ".join(f"{k} <= {v:g}" for k, v in answer["budgets"].items()) or "no constraint"
-        c = answer["costs"]
-        lines.append(f"ENG [{label}]: expectation {answer['expectation']:.4f}, {c['params_m']:.3f}M params, "
-                     f"{c['flops_m']:.1f}M MACs, nonparam ops/cell {c['nonparam_ops']}, height {c['cell_height']}")
+        c, per_cell = answer["costs"], answer.get("per_cell", {})
+        counts = "/".join(str(per_cell[k]["nonparam_ops"]) for k in ("normal", "reduce") if k in per_cell)
+        proof = "" if answer.get("proven_optimal", True) else " (best found in the time limit, not proven optimal)"
+        lines.append(f"ENG [{_label(answer['budgets'], rule, cells)}]: expectation {answer['expectation']:.4f}, "
+                     f"{c['params_m']:.3f}M params, {c['flops_m']:.1f}M MACs, nonparam ops normal/reduce {counts}, "
+                     f"height {c['cell_height']}{proof}")
         lines.append(f"  {answer['genotype_text']}")
     for failure in report["infeasible"]:
-        lines.append(f"ENG {failure['budgets']}: infeasible: {failure['error']}")
+        lines.append(f"ENG [{_label(failure['budgets'], rule, cells)}]: infeasible: {failure['error']}")
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layers", type=int, default=None, help="default: 20 (cifar) / 14 (imagenet)")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--num-classes", type=int, default=None)
+    parser.add_argument("--nonparam-count", choices=("exactly", "at-most"), default="exactly",
+                        help="nonparam_ops=N means exactly N (default; the authors' code, Table 4) or at most N")
+    parser.add_argument("--nonparam-cells", choices=("normal", "both"), default="normal",
+                        help="N applies to the normal cell only (default; the reduction cell follows θ) or to each")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="seconds for the whole ENG call; answers not proven optimal by then are flagged")
     parser.add_argument("--no-draw", action="store_true", help="skip the cell drawings")
     return parser
 
@@ -139,11 +181,25 @@ def build_parser() -> argparse.ArgumentParser:
 def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
     """Entry point of ``tools/generate.py RUN_DIR [flags]`` for DARTS runs; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
+        return 2
     space, _ = load_run(run_dir)
     spec = default_spec(space, args.network, channels=args.channels, layers=args.layers,
                         image_size=args.image_size, num_classes=args.num_classes)
-    report = run_generation(pathlib.Path(run_dir), args.budget or list(DEFAULT_BUDGETS), spec,
-                            draw=not args.no_draw)
+    try:
+        report = run_generation(pathlib.Path(run_dir), args.budget or list(DEFAULT_BUDGETS), spec,
+                                draw=not args.no_draw, nonparam_rule=args.nonparam_count.replace("-", "_"),
+                                nonparam_cells=args.nonparam_cells, time_limit_s=args.time_limit)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not report["written"]:
+        for failure in report["infeasible"]:
+            print(f"error: {failure['error']}", file=sys.stderr)
+        print(f"error: no budget can be met; {pathlib.Path(run_dir) / 'eng.json'} and the drawings were left as they "
+              "were", file=sys.stderr)
+        return 2
     print(format_report(report), end="")
     print(f"wrote {pathlib.Path(run_dir) / 'eng.json'} and cell drawings")
-    return 1 if report["infeasible"] and not report["answers"] else 0
+    return 0
