@@ -226,6 +226,7 @@ def test_trainer_fine_tunes_the_export_and_records_dev_results(minilm_export, gl
     # save_pretrained of the fine-tuned model carries the remote code and auto_map along.
     for name in HUB_CODE_FILES:
         assert (output_dir / name).read_bytes() == (export_dir / name).read_bytes()
+    assert not (output_dir / "training_args.bin").exists()
     config = json.loads((output_dir / "config.json").read_text())
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification"}
     assert "num_attention_heads" not in config

@@ -157,6 +157,8 @@ def _save_outputs(args, trainer: Trainer, task: GlueTask, results: dict) -> None
     """Model, tokenizer, card, results JSON and the optional upload (main process only)."""
     if args.output_dir is not None:
         trainer.save_model(args.output_dir)  # save_pretrained: weights, config, remote code, tokenizer
+        # Trainer also pickles its arguments (for its own resume); a pickle has no place in a model repository.
+        (Path(args.output_dir) / "training_args.bin").unlink(missing_ok=True)
         settings = {"steps": results["steps"], "lr": args.lr, "batch_size": args.batch_size,
                     "max_length": args.max_length, "seed": args.seed}
         card = fine_tuned_card(str(args.model), task.name, task.dev_split, results["metrics"], settings)
