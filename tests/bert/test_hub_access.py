@@ -126,3 +126,19 @@ def test_cards_name_a_hub_teacher_and_gain_dev_results(tmp_path):
     reloaded = ModelCard(str(tuned))  # the YAML round-trips
     assert reloaded.data.to_dict()["ddpnas"]["budget"] == {"params_m": 67.0}
     assert "## Dev-set results after fine-tuning" in reloaded.text
+
+
+def test_finetune_push_is_checked_before_training(tmp_path, glue_dir, monkeypatch, capsys):
+    from ddp_bert.finetune_cli import main as finetune_main
+
+    args = ["--model", str(tmp_path), "--task", "rte", "--data-dir", glue_dir, "--push-to-hub", "me/m"]
+    with pytest.raises(SystemExit) as exit_info:
+        finetune_main(args)  # no --output-dir: nothing to upload
+    assert exit_info.value.code == 2 and "--push-to-hub needs --output-dir" in capsys.readouterr().err
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SystemExit) as exit_info:
+        finetune_main(args + ["--output-dir", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "HF_HUB_OFFLINE=1" in error and "me/m" in error
+    assert not (tmp_path / "out").exists()
