@@ -3,14 +3,18 @@
 
 Ratios are taken against baselines run in the same process:
 - the stage-end step against a plain-Python loop implementation of the same utility + update;
-- ENG against vectorised brute force over every architecture, on an instance small enough to enumerate
-  (10 decisions x 4 candidates = 1,048,576 architectures), then our solver alone on the full sizes.
+- ENG against vectorised brute force over every architecture, on instances small enough to enumerate
+  (10 decisions x 4 candidates = 1,048,576 architectures), with one budget and with two;
+- ENG alone on the full sizes (DARTS-sized 28 x 8, MobileNet-sized 21 x 7) over many random instances, one
+  call of 100 budgets each: FLOPs alone, then FLOPs + params both binding (each budget between the cheapest
+  architecture's cost and the unconstrained answer's). The slowest instance is reported.
 
-    python benchmarks/core_engine.py
+    python benchmarks/core_engine.py [--part stage|eng|all] [--instances 20]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -123,7 +127,8 @@ def random_problem(decisions: int, candidates: int, seed: int):
     dist = CategoricalDistribution.uniform(space)
     dist.theta = rng.dirichlet(np.ones(candidates), size=decisions)
     flops = CostTable("flops_m", 20.0, rng.uniform(1, 30, size=(decisions, candidates)))
-    return space, dist, {"flops_m": flops}
+    params = CostTable("params_m", 2.0, rng.uniform(1, 30, size=(decisions, candidates)))
+    return space, dist, {"flops_m": flops, "params_m": params}
 
 
 def budgets_for(space, costs, count: int) -> list[dict]:
@@ -133,30 +138,105 @@ def budgets_for(space, costs, count: int) -> list[dict]:
     return [{"flops_m": float(b)} for b in np.linspace(low, high, count)]
 
 
-def eng(decisions: int, candidates: int, brute: bool) -> dict:
-    space, dist, costs = random_problem(decisions, candidates, seed=decisions)
-    requests = budgets_for(space, costs, 100)
-    start = time.perf_counter()
-    answers = generate(space, dist, costs, requests)
-    ours = time.perf_counter() - start
-    row = {"space": f"{decisions}x{candidates}", "eng_100_budgets_s": ours}
-    if brute:
+def binding_pairs(space, dist, costs, count: int, seed: int) -> list[dict]:
+    """Budgets between the cheapest architecture's cost and the unconstrained answer's, for both costs."""
+    rng = np.random.default_rng(seed)
+    free = generate(space, dist, costs, {})
+    out = []
+    for _ in range(count):
+        budget = {}
+        for name, table in costs.items():
+            low = table.fixed + sum(r.min() for r in table.per_candidate)
+            budget[name] = float(low + rng.uniform(0.05, 0.95) * (free.costs[name] - low))
+        out.append(budget)
+    return out
+
+
+def brute_force(space, dist, costs, requests) -> list[float | None]:
+    decisions, candidates = space.num_decisions, space.max_candidates
+    grids = np.stack(np.meshgrid(*[np.arange(candidates)] * decisions, indexing="ij"), -1).reshape(-1, decisions)
+    values = dist.theta[np.arange(decisions), grids].mean(axis=1)
+    spent = {n: t.fixed + t.matrix(space)[np.arange(decisions), grids].sum(axis=1) for n, t in costs.items()}
+    best = []
+    for request in requests:
+        ok = np.ones(len(values), dtype=bool)
+        for name, bound in request.items():
+            ok &= spent[name] <= bound + 1e-9
+        best.append(float(values[ok].max()) if ok.any() else None)
+    return best
+
+
+def eng_small() -> list[dict]:
+    """ENG against brute force on 10 x 4 (1,048,576 architectures), one and two budgets."""
+    rows = []
+    space, dist, costs = random_problem(10, 4, seed=10)
+    for label, requests in (("FLOPs", budgets_for(space, costs, 100)),
+                            ("FLOPs + params, both binding", binding_pairs(space, dist, costs, 100, seed=1))):
         start = time.perf_counter()
-        grids = np.stack(np.meshgrid(*[np.arange(candidates)] * decisions, indexing="ij"), -1).reshape(-1, decisions)
-        values = dist.theta[np.arange(decisions), grids].mean(axis=1)
-        cost = costs["flops_m"].fixed + costs["flops_m"].matrix(space)[np.arange(decisions), grids].sum(axis=1)
-        best = [values[cost <= r["flops_m"] + 1e-9].max() for r in requests]
-        row["brute_force_100_budgets_s"] = time.perf_counter() - start
-        row["speedup"] = row["brute_force_100_budgets_s"] / ours
-        row["exact"] = bool(np.allclose(best, [a.expectation for a in answers]))
-    return row
+        answers = generate(space, dist, costs, requests, on_infeasible="report")
+        ours = time.perf_counter() - start
+        start = time.perf_counter()
+        best = brute_force(space, dist, costs, requests)
+        brute = time.perf_counter() - start
+        found = [a.expectation if a.feasible else None for a in answers]
+        exact = all((b is None and f is None) or (b is not None and f is not None and abs(b - f) < 1e-12)
+                    for b, f in zip(best, found, strict=True))
+        rows.append({"space": "10x4", "budgets": label, "eng_100_budgets_s": ours, "brute_force_s": brute,
+                     "speedup": brute / ours, "exact": exact, "proven": all(a.proven_optimal for a in answers
+                                                                             if a.feasible)})
+    return rows
+
+
+def binding_share(space, dist, costs, requests, answers) -> float:
+    """Share of feasible pairs where dropping either budget changes the answer (both bind)."""
+    alone = {n: generate(space, dist, costs, [{n: r[n]} for r in requests]) for n in costs}
+    both = 0
+    feasible = 0
+    for i, answer in enumerate(answers):
+        if not answer.feasible:
+            continue
+        feasible += 1
+        both += all(alone[n][i].costs[m] > requests[i][m] + 1e-9 for n in costs for m in costs if m != n)
+    return both / max(feasible, 1)
+
+
+def eng_instances(decisions: int, candidates: int, instances: int) -> dict:
+    """One call of 100 budgets per random instance: FLOPs alone, then FLOPs + params both binding."""
+    single, double, shares, infeasible, proven = [], [], [], 0, True
+    for seed in range(instances):
+        space, dist, costs = random_problem(decisions, candidates, seed=1000 * decisions + seed)
+        requests = budgets_for(space, costs, 100)
+        start = time.perf_counter()
+        generate(space, dist, costs, requests)
+        single.append(time.perf_counter() - start)
+        pairs = binding_pairs(space, dist, costs, 100, seed)
+        start = time.perf_counter()
+        answers = generate(space, dist, costs, pairs, on_infeasible="report")
+        double.append(time.perf_counter() - start)
+        proven = proven and all(a.proven_optimal if a.feasible else a.proven for a in answers)
+        infeasible += sum(not a.feasible for a in answers)
+        shares.append(binding_share(space, dist, costs, pairs, answers))
+    return {"space": f"{decisions}x{candidates}", "instances": instances,
+            "one_budget_100_s": {"median": float(np.median(single)), "slowest": max(single)},
+            "two_binding_budgets_100_s": {"median": float(np.median(double)), "slowest": max(double)},
+            "both_bind_share_of_feasible_pairs": float(np.mean(shares)),
+            "infeasible_pairs_reported": infeasible, "all_proven_optimal": proven}
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=("stage", "eng", "all"), default="all")
+    parser.add_argument("--instances", type=int, default=20)
+    args = parser.parse_args()
     machine = f"{cpu_name()} ({os.cpu_count()} cores), Python {platform.python_version()}, numpy {np.__version__}"
-    steps = [stage_step(28, 8), stage_step(21, 7)]
-    engs = [eng(10, 4, brute=True), eng(28, 8, brute=False), eng(21, 7, brute=False)]
-    print(json.dumps({"machine": machine, "stage_end": steps, "eng": engs}, indent=1))
+    out: dict = {"machine": machine, "load_average": os.getloadavg()}
+    if args.part in ("stage", "all"):
+        out["stage_end"] = [stage_step(28, 8), stage_step(21, 7)]
+    if args.part in ("eng", "all"):
+        out["eng_vs_brute_force"] = eng_small()
+        out["eng"] = [eng_instances(28, 8, args.instances), eng_instances(21, 7, args.instances)]
+    out["load_average_after"] = os.getloadavg()
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

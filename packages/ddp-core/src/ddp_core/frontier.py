@@ -4,9 +4,9 @@ For groups g..G-1 and one cost column, the frontier lists (cost, best total valu
 completion reaches within a budget left for that cost. With one budget it is the exact answer. With several,
 
 - the frontier of each budget alone (the others dropped) is an upper bound, weak when two budgets bind;
-- a Lagrangian frontier keeps budget j exactly and moves budget k into the values, ``value - λ cost_k``, then
-  adds ``λ * (budget left for k)``: for any λ >= 0 an upper bound (weak duality), close to the true best for
-  the right λ. A geometric grid of λ per ordered pair of budgets is built once per problem, shared by all rows;
+- a Lagrangian frontier keeps budget j exactly and moves the others into the values, ``value - λ·cost``,
+  then adds ``λ·(budget left)``: for any λ >= 0 an upper bound (weak duality), close to the true best for
+  the right λ. A geometric grid of λ per kept budget is built once per problem, shared by all rows;
   every family bounds every partial choice (a deep node's best λ can be far from the root's), the family
   best at the root first, as a cheap first cut.
 
@@ -66,12 +66,28 @@ def suffix_frontiers(values: list[np.ndarray], column: list[np.ndarray], cap: in
     return costs_out, values_out, exact
 
 
+def multiplier_grid(others: int) -> np.ndarray:
+    """λ vectors (multiples of each column's natural exchange rate) for ``others`` penalised columns: the whole
+    grid for one, a coarse product grid for two (a family ignoring the third budget is weak), and one column
+    at a time plus a common multiple for more."""
+    if others == 0:
+        return np.zeros((0, 0))
+    if others == 1:
+        return LAMBDA_GRID[:, None]
+    if others == 2:
+        coarse = np.r_[0.0, LAMBDA_GRID[::2]]
+        grid = np.array(np.meshgrid(coarse, coarse, indexing="ij")).reshape(2, -1).T
+        return grid[grid.any(axis=1)]
+    single = [np.eye(others)[b] * lam for b in range(others) for lam in LAMBDA_GRID]
+    return np.array(single + [np.ones(others) * lam for lam in LAMBDA_GRID])
+
+
 @dataclass
 class FrontierStack:
     """Frontier families stacked per level, so one searchsorted looks all of them up.
 
-    Family f keeps column ``kept[f]`` exactly and adds ``lam[f] * left[penalised[f]]`` (``lam = 0``: a plain
-    frontier). Columns are positions in a row's budgeted columns.
+    Family f keeps column ``kept[f]`` exactly and adds ``lam[f] @ left`` (``lam[f] = 0``: a plain frontier).
+    Columns are positions in a row's budgeted columns.
     """
 
     keys: list[np.ndarray]  # per level: family f's costs - base[f] + f * span, concatenated (sorted)
@@ -79,27 +95,26 @@ class FrontierStack:
     base: list[np.ndarray]  # per level (F,)
     starts: list[np.ndarray]  # per level (F,)
     span: list[float]
-    kept: np.ndarray
-    penalised: np.ndarray
-    lam: np.ndarray
+    kept: np.ndarray  # (F,)
+    lam: np.ndarray  # (F, A) multipliers, 0 for the kept column
 
     @classmethod
     def build(cls, values: list[np.ndarray], costs: list[np.ndarray], columns: tuple[int, ...],
               plain: list[tuple[list, list]], cap: int) -> FrontierStack:
-        """Plain frontiers ``plain`` of ``columns`` plus Lagrangian families for every ordered pair of them."""
-        frontiers, kept, penalised, lams = [], [], [], []
+        """Plain frontiers ``plain`` of ``columns`` plus Lagrangian families keeping each column in turn."""
+        frontiers, kept, lams = [], [], []
         spread = sum(np.ptp(v) for v in values)
+        rate = np.array([spread / max(sum(np.ptp(c[:, k]) for c in costs), 1e-300) for k in columns])
         for a, j in enumerate(columns):
             frontiers.append(plain[a])
-            kept.append(a), penalised.append(a), lams.append(0.0)
-            for b, k in enumerate(columns):
-                cost_spread = sum(np.ptp(c[:, k]) for c in costs)
-                if b == a or cost_spread <= 0 or spread <= 0:
-                    continue
-                for lam in LAMBDA_GRID * spread / cost_spread:
-                    shifted = [v - lam * c[:, k] for v, c in zip(values, costs, strict=True)]
-                    frontiers.append(suffix_frontiers(shifted, [c[:, j] for c in costs], cap)[:2])
-                    kept.append(a), penalised.append(b), lams.append(lam)
+            kept.append(a), lams.append(np.zeros(len(columns)))
+            others = [b for b in range(len(columns)) if b != a]
+            for multiples in multiplier_grid(len(others)) if spread > 0 else []:
+                lam = np.zeros(len(columns))
+                lam[others] = multiples * rate[others]
+                shifted = [v - c[:, list(columns)] @ lam for v, c in zip(values, costs, strict=True)]
+                frontiers.append(suffix_frontiers(shifted, [c[:, j] for c in costs], cap)[:2])
+                kept.append(a), lams.append(lam)
         keys, vals, base, starts, spans = [], [], [], [], []
         for g in range(len(values) + 1):
             fc = [f[0][g] for f in frontiers]
@@ -109,22 +124,22 @@ class FrontierStack:
             base.append(np.array([c[0] for c in fc]))
             starts.append(np.cumsum([0] + [len(c) for c in fc[:-1]]))
             spans.append(span)
-        return cls(keys, vals, base, starts, spans, np.array(kept), np.array(penalised), np.array(lams))
+        return cls(keys, vals, base, starts, spans, np.array(kept), np.array(lams).reshape(len(kept), len(columns)))
 
     def each(self, g: int, left: np.ndarray, families: np.ndarray) -> np.ndarray:
         """Bounds of groups g.. by some families, for each row of ``left`` (n, A): the same families for every
         row (F,), or one set per row (n, F); returns (n, F)."""
         if families.ndim == 1:
-            kept, penalised = left[:, self.kept[families]], left[:, self.penalised[families]]
+            kept, penalty = left[:, self.kept[families]], left @ self.lam[families].T
         else:
             kept = np.take_along_axis(left, self.kept[families], axis=1)
-            penalised = np.take_along_axis(left, self.penalised[families], axis=1)
+            penalty = np.einsum("na,nfa->nf", left, self.lam[families])
         q = np.clip(kept - self.base[g][families], -1.0, self.span[g] - 1.0) + families * self.span[g]
         idx = self.keys[g].searchsorted(q, side="right") - 1
-        bound = self.vals[g][np.maximum(idx, 0)] + self.lam[families] * penalised
+        bound = self.vals[g][np.maximum(idx, 0)] + penalty
         bound[idx < self.starts[g][families]] = -np.inf
         return bound
 
     def best_at_root(self, left: np.ndarray) -> np.ndarray:
         """Per row of root budgets ``left`` (n, A), the family that bounds it best, (n, 1)."""
-        return np.argmin(self.each(0, left, np.arange(len(self.lam))), axis=1)[:, None]
+        return np.argmin(self.each(0, left, np.arange(len(self.kept))), axis=1)[:, None]

@@ -215,7 +215,7 @@ class GroupProblem:
         if cols:
             stack_ = self._stack(budgeted)
             # the family that bounds each row best at the root first (a cheap cut), then every family
-            phases = [stack_.best_at_root(limit), np.arange(len(stack_.lam))]
+            phases = [stack_.best_at_root(limit), np.arange(len(stack_.kept))]
         else:
             phases = []
         sub = [c[:, cols] for c in self.costs]
