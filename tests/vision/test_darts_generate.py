@@ -192,3 +192,15 @@ def test_a_failed_call_leaves_earlier_outputs_untouched(tmp_path, capsys):
 def test_bad_budgets_are_one_clear_error(text):
     with pytest.raises(argparse.ArgumentTypeError, match="must be"):
         parse_budget(text)
+
+
+def test_bad_budget_flags_are_one_line_and_exit_2(tmp_path, capsys):
+    run_dir = fake_run(tmp_path)
+    for flags in (["--budget", "params_m=nan"], ["--budget", "flops_m=-3"], ["--time-limit", "0"]):
+        with pytest.raises(SystemExit) as stop:
+            status = cli(run_dir, flags)
+            raise SystemExit(status)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:"), err
+    assert not (run_dir / "eng.json").exists()

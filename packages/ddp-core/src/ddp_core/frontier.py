@@ -104,7 +104,9 @@ class FrontierStack:
         """Plain frontiers ``plain`` of ``columns`` plus Lagrangian families keeping each column in turn."""
         frontiers, kept, lams = [], [], []
         spread = sum(np.ptp(v) for v in values)
-        rate = np.array([spread / max(sum(np.ptp(c[:, k]) for c in costs), 1e-300) for k in columns])
+        cost_spread = np.array([sum(np.ptp(c[:, k]) for c in costs) for k in columns])
+        # a column whose cost never varies needs no multiplier (and a huge one would swamp the values)
+        rate = np.where(cost_spread > 0, spread / np.maximum(cost_spread, 1e-300), 0.0)
         for a, j in enumerate(columns):
             frontiers.append(plain[a])
             kept.append(a), lams.append(np.zeros(len(columns)))
@@ -112,6 +114,8 @@ class FrontierStack:
             for multiples in multiplier_grid(len(others)) if spread > 0 else []:
                 lam = np.zeros(len(columns))
                 lam[others] = multiples * rate[others]
+                if not lam.any():
+                    continue
                 shifted = [v - c[:, list(columns)] @ lam for v, c in zip(values, costs, strict=True)]
                 frontiers.append(suffix_frontiers(shifted, [c[:, j] for c in costs], cap)[:2])
                 kept.append(a), lams.append(lam)

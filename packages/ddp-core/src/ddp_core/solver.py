@@ -117,8 +117,8 @@ class GroupProblem:
         """
         rows = np.asarray(rows, dtype=np.float64)
         rows = rows.reshape(len(rows), self.width) if rows.ndim == 2 else rows.reshape(-1, self.width)
-        if np.isnan(rows).any():
-            raise ValueError("a budget is NaN; give a number (inf = not budgeted)")
+        if np.isnan(rows).any() or np.isneginf(rows).any():
+            raise ValueError("a budget is NaN or -inf; give a number (inf = not budgeted)")
         deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
         found: list[tuple | None] = [None] * len(rows)  # (choice, value, proven)
         batches: dict[tuple[tuple[int, ...], bool], list[int]] = {}

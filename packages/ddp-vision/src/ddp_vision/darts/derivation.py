@@ -243,6 +243,8 @@ def generate_genotypes(
     ``proven_optimal=False``.
     """
     _check_budgets(budgets, steps, nonparam_rule, nonparam_cells)
+    if on_infeasible not in ("raise", "report"):
+        raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     theta = np.where(live, theta, 0.0)
     counted = any("nonparam_ops" in b for b in budgets)

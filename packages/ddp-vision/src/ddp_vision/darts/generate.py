@@ -157,9 +157,17 @@ def format_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad flags are one ``error:`` line (exit status 2), not argparse's usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Flags of ``tools/generate.py RUN_DIR`` for DARTS runs."""
-    parser = argparse.ArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n")[0])
+    parser = _OneLineErrors(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n")[0])
     parser.add_argument("--budget", action="append", type=parse_budget, default=None,
                         help="KEY=VALUE[,KEY=VALUE] with KEY in " + ", ".join(BUDGET_KEYS)
                         + "; repeat for several budgets ('none' = unconstrained). Default: a few examples")
