@@ -133,7 +133,8 @@ def test_utility_mean_and_theorem3_bound_by_hand():
     sigma = math.sqrt((0.05**2 * 2 + 0.1**2 * 2) / 2)  # pooled, one degree of freedom each
     assert utility.spread[0] == pytest.approx(sigma)
     bound = pruning_error_bound(utility, space.full_mask())
-    assert bound[0] == pytest.approx(2 * (2 * sigma / 0.25) ** 2)
+    # σ_t is the spread of the utility, a mean of n = 2 scores: sigma / sqrt(2)
+    assert bound[0] == pytest.approx(2 * (2 * sigma / math.sqrt(2) / 0.25) ** 2)
 
 
 def test_nan_score_is_rejected():

@@ -112,7 +112,8 @@ def test_killed_search_resumes_to_the_same_result(tmp_path):
     resumed, reference = _state(killed), _state(straight)
     assert resumed["counters"]["finished"]
     assert resumed["distribution"] == reference["distribution"]  # θ, V, masks: exactly equal
-    assert resumed["record"] == reference["record"]
+    assert resumed["records"] == reference["records"]
+    assert (killed / "records.jsonl").read_text() == (straight / "records.jsonl").read_text()
     report = json.loads((killed / "report.json").read_text())
     assert report["found"]["key"] == json.loads((straight / "report.json").read_text())["found"]["key"]
 

@@ -3,42 +3,68 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ddp_core.search import SearchConfig
+from ddp_core.config import SearchConfig
+from ddp_core.presets import PRESETS
+from ddp_core.rundir import RunDirectoryError
+from ddp_core.validation import argument_type, positive_int
+
+probability = argument_type("--theta-momentum", minimum=0, maximum=1, exclusive_maximum=True)
+temperature = argument_type("--temperature", minimum=0, exclusive_minimum=True)
+threshold = argument_type("--bound-threshold", minimum=0, exclusive_minimum=True)
+seed_type = argument_type("--seed", integer=True, minimum=0)
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS") -> argparse._ArgumentGroup:
-    """Add the SearchConfig flags and ``--run-dir`` / ``--resume RUN_DIR`` to ``parser``.
+    """Add the SearchConfig flags, ``--run-dir`` / ``--resume RUN_DIR`` and ``--debug`` to ``parser``.
 
     ``--theta-momentum`` is γ of Eq. 4 (named so, because trainers have an SGD ``--momentum`` of their own).
     """
     group = parser.add_argument_group(title)
-    group.add_argument("--rounds-per-stage", type=int, default=3, help="T: rounds between pruning steps (paper: 3)")
-    group.add_argument("--theta-momentum", type=float, default=0.9, help="γ of the θ update (paper: 0.7-0.9)")
-    group.add_argument("--temperature", type=float, default=0.01,
-                       help="τ: utilities are divided by it before the softmax; 0.01 suits scores in [0, 1]")
+    group.add_argument("--utility", choices=PRESETS, default="joint",
+                       help="preset: joint (default: joint effect estimates, elitist pruning, the best evaluated "
+                            "architecture as answer), paper (Eq. 2-5 exactly), authors (the released code exactly)")
+    group.add_argument("--rounds-per-stage", type=positive_int, default=None,
+                       help="T: rounds between pruning steps (default 3, the paper's)")
+    group.add_argument("--max-evaluations", type=positive_int, default=None, metavar="N",
+                       help="spend at most N evaluations: chooses T (instead of --rounds-per-stage)")
+    group.add_argument("--theta-momentum", type=probability, default=None,
+                       help="γ of the θ update (default: joint 0.9, paper 0.9, authors 0.8)")
+    group.add_argument("--temperature", type=temperature, default=None,
+                       help="τ of softmax(U/τ) (default: joint 0.5; paper and authors 0.01, for scores in [0, 1])")
     group.add_argument("--normalization", choices=("sum", "softmax"), default="sum",
                        help="renormalise θ + V by its row sum (authors' code) or a softmax (paper text)")
     group.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
-    group.add_argument("--bound-threshold", type=float, default=None,
+    group.add_argument("--stages", type=positive_int, default=None, help="NoPrune only: number of stages")
+    group.add_argument("--bound-threshold", type=threshold, default=None,
                        help="postpone pruning while the Theorem 3 bound exceeds this (not in the paper)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--seed", type=seed_type, default=0)
+    group.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N",
+                       help="save the run directory every N evaluations (and at every stage end)")
     group.add_argument("--run-dir", type=Path, default=None, help="where state, checkpoints and reports go")
     group.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue the search saved in RUN_DIR (its settings must match)")
+    group.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
     return group
 
 
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
     return SearchConfig(
+        utility=args.utility,
         rounds_per_stage=args.rounds_per_stage,
+        max_evaluations=args.max_evaluations,
         momentum=args.theta_momentum,
         temperature=args.temperature,
         normalization=args.normalization,
         prune=not args.no_prune,
+        stages=args.stages,
         bound_threshold=args.bound_threshold,
         seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
     )
 
 
@@ -46,6 +72,47 @@ def run_directory(args: argparse.Namespace, default: Path) -> Path:
     """``--resume`` wins over ``--run-dir``; both fall back to ``default``."""
     if args.resume is not None:
         if not (Path(args.resume) / "state.json").exists():
-            raise SystemExit(f"error: --resume {args.resume}: no state.json there; start a new run with --run-dir")
+            raise RunDirectoryError(f"--resume {args.resume}: no state.json there; start a new run with --run-dir")
         return Path(args.resume)
     return Path(args.run_dir) if args.run_dir is not None else default
+
+
+_OS_FIXES = {
+    errno.ENOSPC: "free some disk space or pass another --run-dir",
+    errno.EROFS: "the file system is read-only: pass a writable --run-dir",
+    errno.EACCES: "no permission: pass a --run-dir you can write",
+    errno.EPERM: "no permission: pass a --run-dir you can write",
+    errno.ENOENT: "check the path",
+    errno.EDQUOT: "over the disk quota: free some space or pass another --run-dir",
+}
+
+
+def one_line(error: BaseException) -> str:
+    """An expected failure as one line that names the file (when there is one) and the fix."""
+    if isinstance(error, OSError) and error.errno is not None and not isinstance(error, RunDirectoryError):
+        place = f": {error.filename}" if error.filename else ""
+        fix = _OS_FIXES.get(error.errno, "")
+        return f"{error.strerror or error}{place}" + (f" ({fix})" if fix else "")
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = text.strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RunDirectoryError, ValueError, KeyError, OSError)
+
+
+def run_cli(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None,
+            expected: tuple[type[BaseException], ...] = EXPECTED_ERRORS) -> int:
+    """Run a tool's ``main(argv)``; expected failures print one ``error: ...`` line and exit 2, unless
+    ``--debug`` is given (then the traceback shows)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(main(argv) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+    except expected as error:
+        if "--debug" in argv:
+            raise
+        print(f"error: {one_line(error)} (--debug shows the traceback)", file=sys.stderr)
+        return 2

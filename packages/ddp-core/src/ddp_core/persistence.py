@@ -58,7 +58,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
@@ -104,8 +107,13 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                 f"{run_dir / name} does not exist: {run_dir} is not a ddpnas run directory (run a search with "
                 "--run-dir first)"
             )
-    space = SearchSpace.from_dict(read_json(run_dir / "space.json"))
-    state = read_json(run_dir / "state.json")
+    from ddp_core.rundir import RunDirectoryError, read_state
+
+    try:
+        space = SearchSpace.from_dict(read_json(run_dir / "space.json"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise RunDirectoryError(f"{run_dir / 'space.json'} is not a valid search space ({error}); restore it") from None
+    state = read_state(run_dir / "state.json")
     distribution = CategoricalDistribution.uniform(space)
     distribution.load_state_dict(state["distribution"])
     return LoadedRun(space, distribution, state["history"], state["config"], bool(state["counters"]["finished"]), run_dir)

@@ -105,9 +105,12 @@ class PerformanceRecord:
 def pruning_error_bound(utility: Utility, live: np.ndarray) -> np.ndarray:
     """Theorem 3: per decision, ``2 (K σ_t / ζ_t)^2``, the bound on pruning a wrong candidate this stage.
 
-    K is the decision's live count, σ_t the pooled spread of repeated estimates of one candidate and ζ_t the
-    gap between the best and worst utility among its scored live candidates. NaN where σ_t cannot be
-    estimated (no candidate scored twice); inf where ζ_t is zero. Values above 1 say the bound is vacuous.
+    K is the decision's live count and ζ_t the gap between the best and worst utility among its scored live
+    candidates. σ_t is the spread of the *utility*, a mean of n scores: the pooled spread of single scores
+    divided by sqrt(n), n the mean number of scores per candidate (using the single-score spread would make
+    the bound about n times too conservative). NaN where σ_t cannot be estimated (no candidate scored twice)
+    or where every score ties (no evidence either way); inf where the utilities tie but scores vary.
+    Values above 1 say the bound is vacuous.
     """
     scored = live & (utility.counts > 0)
     bound = np.full(live.shape[0], np.nan)
@@ -116,6 +119,10 @@ def pruning_error_bound(utility: Utility, live: np.ndarray) -> np.ndarray:
             continue
         values = utility.values[e, scored[e]]
         gap = float(values.max() - values.min())
+        sigma = float(utility.spread[e]) / math.sqrt(float(utility.counts[e, scored[e]].mean()))
+        if gap <= 0:
+            bound[e] = math.nan if sigma == 0 else math.inf
+            continue
         k = int(live[e].sum())
-        bound[e] = math.inf if gap <= 0 else 2.0 * (k * utility.spread[e] / gap) ** 2
+        bound[e] = 2.0 * (k * sigma / gap) ** 2
     return bound

@@ -1,36 +1,36 @@
-"""The DDPNAS loop (Alg. 1): sample disjointly, train, score, record, update, prune; resumable."""
+"""The DDPNAS loop (Alg. 1) as ask/tell: sample a round disjointly, score it, update and prune per stage.
+
+``run()`` drives an :class:`Evaluator` through ``ask()`` / ``tell()``; any other executor (a cluster
+scheduler, Ray, a tabular oracle) can call them directly. A run directory makes every step resumable
+(:mod:`ddp_core.rundir`).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ddp_core.distribution import (
-    CategoricalDistribution,
-    Normalization,
-    choose_pruned,
-    momentum_update,
-    normalize_rows,
-    prunable_mask,
-)
-from ddp_core.persistence import read_json, remove_other_directories, replace_directory, write_json_atomic
+from ddp_core import presets
+from ddp_core.config import SearchConfig
+from ddp_core.distribution import CategoricalDistribution, choose_pruned, normalize_rows, prunable_mask
 from ddp_core.records import PerformanceRecord, pruning_error_bound
-from ddp_core.sampling import DisjointSampler
+from ddp_core.sampling import DisjointSampler, reachable_decisions, round_size
 from ddp_core.space import Architecture, SearchSpace
+from ddp_core.validation import check_number
 
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """What a domain package implements: train a sampled architecture one unit, then score it.
+    """What a domain package implements for ``run()``: train a sampled architecture one unit, then score it.
 
-    ``save_checkpoint(directory)`` / ``load_checkpoint(directory)`` are optional; implement them when the
-    evaluator holds state (supernet weights, optimizer, RNG) so that a resumed search is exact.
+    ``higher_is_better`` is required (accuracy: True; loss or error: False). ``save_checkpoint(directory)`` /
+    ``load_checkpoint(directory)`` are optional; implement them when the evaluator holds state (supernet
+    weights, optimizer, RNG) so that a resumed search is exact.
     """
 
     higher_is_better: bool
@@ -41,376 +41,335 @@ class Evaluator(Protocol):
 
 
 @dataclass
-class SearchConfig:
-    """Settings of a DDPNAS search.
-
-    Parameters
-    ----------
-    rounds_per_stage : int
-        T, rounds between two pruning steps (paper: 3; Fig. 6 finds 2-4 best).
-    momentum : float
-        γ of Eq. 4 (paper: 0.7-0.9 make no significant difference).
-    temperature : float
-        τ: utilities are divided by it before the softmax of Eq. 4. The authors' code multiplies accuracies by
-        100, i.e. τ = 0.01 for scores in [0, 1]; use τ = 1 for scores in percent.
-    normalization : {"sum", "softmax"}
-        How θ + V is renormalised (Eq. 5): by its row sum (authors' code, default) or a softmax (paper text).
-    prune : bool
-        False runs the NoPrune ablation: the same updates for ``stages`` stages without pruning.
-    stages : int, optional
-        Number of stages for NoPrune; default: the number a pruning run takes.
-    bound_threshold : float, optional
-        Postpone pruning while the largest Theorem 3 bound over prunable decisions exceeds this (not in
-        the paper); at most ``max_postponed_stages`` stages in a row.
-    seed : int
-        Seeds the sampler (the evaluator seeds itself).
-    checkpoint_every : int
-        Save the run directory every this many trained architectures (and at every stage end).
-    """
-
-    rounds_per_stage: int = 3
-    momentum: float = 0.9
-    temperature: float = 0.01
-    normalization: Normalization = "sum"
-    prune: bool = True
-    stages: int | None = None
-    bound_threshold: float | None = None
-    max_postponed_stages: int = 2
-    seed: int = 0
-    checkpoint_every: int = 1
-
-    def __post_init__(self) -> None:
-        if self.rounds_per_stage < 1:
-            raise ValueError(f"rounds_per_stage must be >= 1, got {self.rounds_per_stage}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.normalization not in ("sum", "softmax"):
-            raise ValueError(f"normalization must be 'sum' or 'softmax', got {self.normalization!r}")
-        if self.stages is not None and self.stages < 1:
-            raise ValueError(f"stages must be >= 1, got {self.stages}")
-        if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-
-    def signature(self) -> dict[str, Any]:
-        """Settings that change results: a run directory resumes only under the same ones."""
-        data = dataclasses.asdict(self)
-        data.pop("checkpoint_every")
-        return data
-
-
-@dataclass
 class SearchResult:
+    """The answer of a search. ``architecture`` is what tools print and save: for the default preset the best
+    evaluated architecture by the model-adjusted estimate, for ``paper``/``authors`` argmax θ.
+    ``theta_architecture`` is argmax θ in every case."""
+
     space: SearchSpace
     distribution: CategoricalDistribution
     architecture: Architecture
     history: dict[str, list]
     steps: int
     record: PerformanceRecord = field(repr=False)
+    theta_architecture: Architecture = ()
+    answer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def evaluations(self) -> int:
+        return self.steps
 
     def describe(self) -> dict[str, str]:
         return self.space.describe(self.architecture)
+
+
+def _prune_once(space: SearchSpace, live: np.ndarray) -> np.ndarray:
+    live = live.copy()
+    prunable = prunable_mask(space, live) & reachable_decisions(space, live)[:, None]
+    for e, k in enumerate(choose_pruned(np.zeros(live.shape), prunable)):
+        if k >= 0:
+            live[e, k] = False
+    return live
 
 
 def stage_schedule(
     space: SearchSpace, prune: bool = True, stages: int | None = None, live: np.ndarray | None = None
 ) -> list[int]:
     """Round sizes R of each stage from ``live`` (default: the full space) on, assuming one candidate per
-    decision is pruned per stage."""
+    reachable decision is pruned per stage (the lowest index where conditions make the order matter)."""
     live = space.full_mask() if live is None else np.array(live, dtype=bool)
     if not prune:
-        count = stages or len(stage_schedule(space))
-        return [int(live.sum(axis=1).max())] * count
+        return [round_size(space, live)] * (stages or len(stage_schedule(space)))
     sizes: list[int] = []
-    while True:
-        prunable = prunable_mask(space, live)
-        if not prunable.any():
-            return sizes or [int(live.sum(axis=1).max())]
-        sizes.append(int(live.sum(axis=1).max()))
-        choice = choose_pruned(np.zeros(live.shape), prunable)
-        for e, k in enumerate(choice):
-            if k >= 0:
-                live[e, k] = False
+    while (prunable_mask(space, live) & reachable_decisions(space, live)[:, None]).any():
+        sizes.append(round_size(space, live))
+        live = _prune_once(space, live)
+    return sizes or [round_size(space, live)]
+
+
+def rounds_for_budget(space: SearchSpace, config: SearchConfig) -> int:
+    """T for ``config``: rounds_per_stage, or the largest T whose whole schedule fits max_evaluations."""
+    if config.max_evaluations is None:
+        return config.rounds_per_stage or 3
+    per_round = sum(stage_schedule(space, config.prune, config.stages))
+    rounds = config.max_evaluations // per_round
+    if rounds < 1:
+        raise ValueError(
+            f"max_evaluations={config.max_evaluations} cannot pay for one round per stage: this space needs at "
+            f"least {per_round} evaluations (T=1); raise it or shrink the space"
+        )
+    return rounds
 
 
 class DDPSearch:
-    """Runs Alg. 1 over ``space`` with ``evaluator``; resumable from ``run_dir`` at any trained architecture.
+    """Alg. 1 over ``space``: ``ask()`` the next round, ``tell()`` each score, or ``run()`` with an evaluator.
 
-    Under several processes (``accelerate launch``) every process runs the same seeded search; pass
-    ``writes=accelerator.is_main_process`` so that only the main process writes ``run_dir`` while the others
-    still resume from it.
+    Parameters
+    ----------
+    evaluator : Evaluator, optional
+        Needed by ``run()`` / ``step()``; ask/tell users may pass None and give ``higher_is_better``.
+    higher_is_better : bool, optional
+        Direction of the scores; default the evaluator's attribute. One of the two is required.
+    run_dir, resume, writes :
+        Where state goes; resume from it if it holds a state; only a writer (``writes=True``, the main process
+        of ``accelerate launch``) writes and locks it.
+    description : dict, optional
+        The domain's training and data settings (flag name -> value): resuming with different ones is an error
+        naming each flag.
+    broadcast : callable, optional
+        Multi-process runs: ``broadcast(obj)`` returns the main process's ``obj`` on every process. The main
+        process then decides each round and each recorded score; the others check they sampled the same round.
     """
 
     def __init__(
         self,
         space: SearchSpace,
-        evaluator: Evaluator,
+        evaluator: Evaluator | None = None,
         config: SearchConfig | None = None,
         run_dir: str | Path | None = None,
         callbacks: Sequence[Any] = (),
         resume: bool = True,
         writes: bool = True,
+        higher_is_better: bool | None = None,
+        description: dict[str, Any] | None = None,
+        broadcast: Callable[[Any], Any] | None = None,
     ) -> None:
+        from ddp_core.run_state import RunState
+
         self.space = space
         self.evaluator = evaluator
         self.config = config or SearchConfig()
-        self.run_dir = None if run_dir is None else Path(run_dir)
+        if higher_is_better is None:
+            higher_is_better = getattr(evaluator, "higher_is_better", None)
+        if not isinstance(higher_is_better, bool):
+            raise ValueError(
+                "the score direction is unknown: give the evaluator a higher_is_better attribute (True for "
+                "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
+            )
+        self.higher_is_better = higher_is_better
         self.callbacks = list(callbacks)
-        self.writes = writes
-        self.higher_is_better = bool(getattr(evaluator, "higher_is_better", True))
+        self.broadcast = broadcast
         self.distribution = CategoricalDistribution.uniform(space)
         self.sampler = DisjointSampler(space, self.config.seed)
         self.record = PerformanceRecord(space)
-        self.stage = 0
-        self.round = 0
-        self.pending: list[Architecture] = []
-        self.position = 0
-        self.steps = 0
-        self.postponed = 0
-        self.finished = False
+        self.rounds_per_stage = rounds_for_budget(space, self.config)
         self.num_stages = len(stage_schedule(space, self.config.prune, self.config.stages))
+        self.stage = self.round = self.steps = self.postponed = 0
+        self.stage_rounds = self.rounds_per_stage
+        self.pending: list[Architecture] = []
+        self.pending_scores: list[float | None] = []
+        self.finished = False
         self.history: dict[str, list] = {"theta": [self.distribution.theta.tolist()], "pruned": [], "stages": []}
-        if self.run_dir is not None and resume and (self.run_dir / "state.json").exists():
-            self.load(self.run_dir)
+        self.state = RunState(self, run_dir, writes, description or {})
+        try:
+            if resume:
+                self.state.resume_if_present()
+            self.state.open()
+        except BaseException:
+            self.state.close()
+            raise
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ ask / tell
     @property
     def total_steps(self) -> int:
-        """Architectures a full run trains: exact for the stages done, an estimate for those left (it assumes
-        no postponed pruning and one candidate pruned per decision per stage)."""
-        rounds = self.config.rounds_per_stage
-        if not self.config.prune:
-            return rounds * sum(stage_schedule(self.space, False, self.config.stages))
+        """Evaluations a full run spends: exact for the stages done, planned for the rest."""
         if self.finished:
             return self.steps
-        done_before_stage = sum(1 for r in self.record.records if r.stage < self.stage)
-        return done_before_stage + rounds * sum(stage_schedule(self.space, True, live=self.distribution.live))
+        done_before = sum(1 for r in self.record.records if r.stage < self.stage)
+        if not self.config.prune:
+            return done_before + self.rounds_per_stage * round_size(self.space, self.distribution.live) * (
+                self.num_stages - self.stage)
+        rest = stage_schedule(self.space, True, live=self.distribution.live)
+        return done_before + self.stage_rounds * rest[0] + self.rounds_per_stage * sum(rest[1:])
 
-    def run(self) -> SearchResult:
-        """Train until every decision is at its floor (or the NoPrune stages are done)."""
-        if self.run_dir is not None and self.writes and not (self.run_dir / "state.json").exists():
-            self.save()
-        while not self.finished:
-            self.step()
-        result = self.result()
-        for callback in self.callbacks:
-            if hasattr(callback, "on_end"):
-                callback.on_end(self, result)
-        if self.run_dir is not None and self.writes:
-            from ddp_core.plotting import plot_theta_history
-
-            plot_theta_history(self.space, self.history, self.run_dir / "theta_history.png")
-        return result
-
-    def step(self) -> float:
-        """Train and score one architecture, then update/prune if that closed a stage."""
+    def ask(self) -> list[Architecture]:
+        """The architectures of the current round still waiting for a score (a new round if none is open)."""
         if self.finished:
-            raise RuntimeError("the search has finished; nothing left to train")
+            return []
         if not self.pending:
-            self.pending = self.sampler.sample_round(self.distribution.live)
-            self.position = 0
-        architecture = self.pending[self.position]
-        started = time.perf_counter()
-        self.evaluator.train(architecture)
-        score = float(self.evaluator.score(architecture))
+            self._open_round()
+            if self.finished:
+                return []
+        return [a for a, s in zip(self.pending, self.pending_scores, strict=True) if s is None]
+
+    def _open_round(self) -> None:
+        live = self.distribution.live
+        size = round_size(self.space, live)
+        budget = self.config.max_evaluations
+        if budget is not None and self.steps + size > budget:
+            self.state.note("budget", f"stopped before stage {self.stage}: the next round needs {size} evaluations, "
+                            f"{budget - self.steps} left of max_evaluations={budget}")
+            self.finished = True
+            self.state.save()
+            return
+        targets, preferences = [], []
+        if self.config.utility == "joint":
+            targets, preferences = presets.joint_targets(self.space, self.record, live, size,
+                                                         self.higher_is_better, self.sampler.rng)
+        architectures = self.sampler.sample_round(live, targets, preferences)
+        if self.broadcast is not None:
+            agreed = [tuple(int(k) for k in a) for a in self.broadcast(architectures)]
+            if agreed != architectures:
+                raise RuntimeError(
+                    "this process sampled a different round than the main process, so their search states "
+                    "diverged; start every process from the same --resume RUN_DIR and the same flags"
+                )
+        self.pending, self.pending_scores = architectures, [None] * len(architectures)
+
+    def tell(self, architecture: Sequence[int], score: float, seconds: float | None = None) -> None:
+        """Record ``score`` for one architecture of the current round (any order)."""
+        architecture = self.space.validate(architecture)
+        slot = next((i for i, (a, s) in enumerate(zip(self.pending, self.pending_scores, strict=True))
+                     if a == architecture and s is None), None)
+        if slot is None:
+            raise ValueError(f"architecture {architecture} is not waiting for a score in this round; tell() "
+                             "takes the architectures ask() returned")
+        try:
+            score = float(check_number("score", score))
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"the score for architecture {architecture} is {score!r}; an evaluator must return a finite number "
+                "(check for a diverged loss or an empty validation split)"
+            ) from None
+        if self.broadcast is not None:
+            score = float(self.broadcast(score))
+        self.pending_scores[slot] = score
         self.record.add(self.stage, self.round, architecture, score)
-        self.position += 1
         self.steps += 1
         event = {
-            "stage": self.stage,
-            "round": self.round,
-            "index": self.position,
-            "round_size": len(self.pending),
-            "step": self.steps,
-            "total_steps": self.total_steps,
-            "architecture": architecture,
-            "score": score,
-            "seconds": time.perf_counter() - started,
+            "stage": self.stage, "round": self.round, "index": sum(s is not None for s in self.pending_scores),
+            "round_size": len(self.pending), "step": self.steps, "total_steps": self.total_steps,
+            "architecture": architecture, "score": score, "seconds": seconds,
         }
+        stage_ended = False
+        if all(s is not None for s in self.pending_scores):
+            self.pending, self.pending_scores = [], []
+            self.round += 1
+            if self.round >= self.stage_rounds:
+                self._end_stage()
+                stage_ended = True
+        event["total_steps"] = self.total_steps
         for callback in self.callbacks:
             if hasattr(callback, "on_sample"):
                 callback.on_sample(self, event)
-        stage_ended = False
-        if self.position == len(self.pending):
-            self.pending = []
-            self.position = 0
-            self.round += 1
-            if self.round == self.config.rounds_per_stage:
-                self._end_stage()
-                stage_ended = True
+        if stage_ended:
+            for callback in self.callbacks:
+                if hasattr(callback, "on_stage_end"):
+                    callback.on_stage_end(self, self.history["stages"][-1])
         if stage_ended or self.finished or self.steps % self.config.checkpoint_every == 0:
-            self.save()
-        return score
+            self.state.save()
 
-    def _reachable(self, live: np.ndarray) -> np.ndarray:
-        """Decisions that can still be active given the live candidates of their controllers."""
-        reachable = np.ones(self.space.num_decisions, dtype=bool)
-        for e, decision in enumerate(self.space.decisions):
-            if decision.requires is not None:
-                parent = self.space.decision_index(decision.requires.decision)
-                allowed = [self.space.decisions[parent].index(n) for n in decision.requires.candidates]
-                reachable[e] = bool(live[parent, allowed].any())
-        return reachable
+    def step(self) -> float:
+        """Train and score the next waiting architecture with the evaluator."""
+        if self.evaluator is None:
+            raise RuntimeError("step() and run() need an evaluator; with ask()/tell() you score architectures yourself")
+        waiting = self.ask()
+        if not waiting:
+            raise RuntimeError("the search has finished; nothing left to train")
+        architecture = waiting[0]
+        started = time.perf_counter()
+        self.evaluator.train(architecture)
+        score = self.evaluator.score(architecture)
+        self.tell(architecture, score, seconds=time.perf_counter() - started)
+        return float(score)
 
+    def run(self) -> SearchResult:
+        """Train until every decision is at its floor (or the NoPrune stages or the budget are done)."""
+        try:
+            self.state.save_if_new()
+            while not self.finished:
+                if not self.ask():
+                    break
+                self.step()
+            result = self.result()
+            for callback in self.callbacks:
+                if hasattr(callback, "on_end"):
+                    callback.on_end(self, result)
+            self.state.finish(result)
+            return result
+        finally:
+            self.state.close()
+
+    def close(self) -> None:
+        """Release the run directory's lock (run() does this itself)."""
+        self.state.close()
+
+    # ------------------------------------------------------------------ stage end
     def _end_stage(self) -> None:
-        config = self.config
-        dist = self.distribution
-        utility = self.record.utility(self.stage, dist.live, self.higher_is_better)
-        bound = pruning_error_bound(utility, dist.live)
-        dist.theta, dist.velocity = momentum_update(
-            dist.theta,
-            dist.velocity,
-            utility.values,
-            dist.live,
-            momentum=config.momentum,
-            temperature=config.temperature,
-            normalization=config.normalization,
-            rows=utility.recorded,
-        )
-        prunable = prunable_mask(self.space, dist.live) & utility.recorded[:, None]
-        rows_bound = bound[prunable.any(axis=1)]
-        valid = rows_bound[~np.isnan(rows_bound)]
-        worst_bound = float(valid.max()) if valid.size else float("nan")
-        postpone = bool(
-            config.prune
-            and config.bound_threshold is not None
-            and valid.size
-            and worst_bound > config.bound_threshold
-            and self.postponed < config.max_postponed_stages
-        )
+        config, dist, space = self.config, self.distribution, self.space
+        common = {"higher_is_better": self.higher_is_better, "momentum": config.gamma,
+                  "temperature": config.tau, "space": space}
+        if config.utility == "paper":
+            update = presets.paper_update(self.record, self.stage, dist.live, dist.theta, dist.velocity,
+                                          normalization=config.normalization, **common)
+        elif config.utility == "authors":
+            update = presets.authors_update(self.record, self.stage, dist.live, dist.theta, dist.velocity, **common)
+        else:
+            update = presets.joint_update(self.record, self.stage, dist.live, dist.theta, dist.velocity,
+                                          normalization=config.normalization, **common)
+        dist.theta, dist.velocity = update.theta, update.velocity
+        means = self.record.utility(self.stage, dist.live, self.higher_is_better)
+        bound = pruning_error_bound(means, dist.live)
+        reach = reachable_decisions(space, dist.live)
+        prunable = prunable_mask(space, dist.live) & means.recorded[:, None] & reach[:, None] & ~update.protected
+        valid = bound[prunable.any(axis=1) & np.isfinite(bound)]
+        worst = float(valid.max()) if valid.size else float("nan")
+        postpone = bool(config.prune and config.bound_threshold is not None and valid.size
+                        and worst > config.bound_threshold and self.postponed < config.max_postponed_stages)
         pruned: list[dict[str, Any]] = []
         if config.prune and not postpone:
             self.postponed = 0
             for e, k in enumerate(choose_pruned(dist.theta, prunable)):
                 if k < 0:
                     continue
-                decision = self.space.decisions[e]
-                pruned.append(
-                    {"stage": self.stage, "decision": decision.name, "candidate": decision.candidates[k].name,
-                     "theta": float(dist.theta[e, k])}
-                )
+                decision = space.decisions[e]
+                pruned.append({"stage": self.stage, "decision": decision.name, "candidate": decision.candidates[k].name,
+                               "theta": float(dist.theta[e, k])})
                 dist.live[e, k] = False
                 dist.pruned_theta[e, k] = dist.theta[e, k]
-            dist.theta = normalize_rows(dist.theta, dist.live, "sum")
-            dist.velocity = np.where(dist.live, dist.velocity, 0.0)
+            if config.utility == "authors":
+                dist.theta = presets.authors_renormalize(dist.theta, space)
+            else:
+                dist.theta = normalize_rows(dist.theta, dist.live, "sum")
+                dist.velocity = np.where(dist.live, dist.velocity, 0.0)
         elif postpone:
             self.postponed += 1
-        stage_info = {
-            "stage": self.stage,
-            "utility": utility.values.tolist(),
-            "counts": utility.counts.tolist(),
-            "bound": bound.tolist(),
-            "max_bound": worst_bound,
-            "postponed": bool(postpone),
-            "pruned": pruned,
-        }
+        elif config.utility == "authors":
+            dist.theta = presets.authors_renormalize(dist.theta, space)
+        info = {"stage": self.stage, "rounds": self.stage_rounds, "utility": update.utility.values.tolist(),
+                "counts": means.counts.tolist(), "bound": bound.tolist(), "max_bound": worst,
+                "postponed": postpone, "pruned": pruned,
+                "incumbent": None if update.incumbent is None else list(update.incumbent)}
         self.history["pruned"].extend(pruned)
-        self.history["stages"].append(stage_info)
+        self.history["stages"].append(info)
         self.history["theta"].append(dist.theta.tolist())
         self.stage += 1
         self.round = 0
         if config.prune:
-            left = prunable_mask(self.space, dist.live) & self._reachable(dist.live)[:, None]
+            left = prunable_mask(space, dist.live) & reachable_decisions(space, dist.live)[:, None]
             self.finished = not left.any()
         else:
             self.finished = self.stage >= self.num_stages
-        for callback in self.callbacks:
-            if hasattr(callback, "on_stage_end"):
-                callback.on_stage_end(self, stage_info)
+        self.stage_rounds = self._rounds_for_next_stage()
 
+    def _rounds_for_next_stage(self) -> int:
+        """T, or fewer where max_evaluations cannot pay for T rounds of this stage plus one of each later one."""
+        budget = self.config.max_evaluations
+        if budget is None or self.finished:
+            return self.rounds_per_stage
+        sizes = stage_schedule(self.space, self.config.prune, live=self.distribution.live)
+        if not self.config.prune:
+            sizes = sizes[: max(self.num_stages - self.stage, 1)]
+        spare = budget - self.steps - sum(sizes[1:])
+        return int(min(self.rounds_per_stage, max(1, spare // sizes[0])))
+
+    # ------------------------------------------------------------------ answer
     def result(self) -> SearchResult:
-        return SearchResult(
-            self.space, self.distribution, self.distribution.best_architecture(), self.history, self.steps,
-            self.record,
-        )
-
-    # ------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "format": 1,
-            "space": self.space.signature(),
-            "config": self.config.signature(),
-            "distribution": self.distribution.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "record": self.record.state_dict(),
-            "counters": {
-                "stage": self.stage, "round": self.round, "position": self.position, "steps": self.steps,
-                "postponed": self.postponed, "finished": self.finished,
-            },
-            "pending": [list(a) for a in self.pending],
-            "history": self.history,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("space") != self.space.signature():
-            raise ValueError(
-                "the run directory was written for a different search space; use a new --run-dir or the "
-                "original space settings"
-            )
-        saved = state.get("config", {})
-        mine = self.config.signature()
-        changed = {k: (saved.get(k), mine[k]) for k in mine if saved.get(k) != mine[k]}
-        if changed:
-            detail = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(f"cannot resume: search settings differ from the saved run ({detail})")
-        self.distribution.load_state_dict(state["distribution"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.record.load_state_dict(state["record"])
-        counters = state["counters"]
-        self.stage, self.round = int(counters["stage"]), int(counters["round"])
-        self.position, self.steps = int(counters["position"]), int(counters["steps"])
-        self.postponed, self.finished = int(counters["postponed"]), bool(counters["finished"])
-        self.pending = [tuple(int(k) for k in a) for a in state["pending"]]
-        self.history = state["history"]
-
-    def save(self) -> None:
-        """Write evaluator checkpoint, state and summary to the run directory, each atomically."""
-        if self.run_dir is None or not self.writes:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_dir / "space.json", self.space.to_dict())
-        write_json_atomic(self.run_dir / "config.json", dataclasses.asdict(self.config))
-        checkpoint = None
-        if hasattr(self.evaluator, "save_checkpoint"):
-            checkpoint = f"step-{self.steps:06d}"
-            parent = self.run_dir / "checkpoints"
-            tmp = parent / f".{checkpoint}.tmp"
-            tmp.mkdir(parents=True, exist_ok=True)
-            self.evaluator.save_checkpoint(tmp)
-            replace_directory(tmp, parent / checkpoint)
-        state = self.state_dict()
-        state["checkpoint"] = checkpoint
-        write_json_atomic(self.run_dir / "state.json", state)
-        if checkpoint is not None:
-            remove_other_directories(self.run_dir / "checkpoints", checkpoint)
-        write_json_atomic(self.run_dir / "summary.json", self.summary())
-
-    def load(self, run_dir: str | Path) -> None:
-        run_dir = Path(run_dir)
-        state = read_json(run_dir / "state.json")
-        self.load_state_dict(state)
-        checkpoint = state.get("checkpoint")
-        if checkpoint is not None and hasattr(self.evaluator, "load_checkpoint"):
-            self.evaluator.load_checkpoint(run_dir / "checkpoints" / checkpoint)
-
-    def summary(self) -> dict[str, Any]:
-        best = self.distribution.best_architecture()
-        last = self.history["stages"][-1] if self.history["stages"] else None
-        return {
-            "finished": self.finished,
-            "stage": self.stage,
-            "stages_planned": self.num_stages,
-            "round": self.round,
-            "steps": self.steps,
-            "total_steps": self.total_steps,
-            "higher_is_better": self.higher_is_better,
-            "best_architecture": list(best),
-            "best_described": self.space.describe(best),
-            "live_counts": {d.name: int(c) for d, c in zip(self.space.decisions, self.distribution.live_counts, strict=True)},
-            "pruned": self.history["pruned"],
-            "last_max_bound": None if last is None else last["max_bound"],
-            "best_score_seen": max((r.score for r in self.record.records), default=None)
-            if self.higher_is_better
-            else min((r.score for r in self.record.records), default=None),
-        }
+        theta_architecture = self.distribution.best_architecture()
+        architecture, answer = theta_architecture, {"source": "argmax θ"}
+        if self.config.utility == "joint":
+            found = presets.joint_answer(self.space, self.record, self.distribution.live, self.higher_is_better)
+            if found is not None:
+                architecture, answer = found
+        return SearchResult(self.space, self.distribution, architecture, self.history, self.steps, self.record,
+                            theta_architecture, answer)

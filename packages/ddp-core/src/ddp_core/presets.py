@@ -1,0 +1,246 @@
+"""The three ways a stage turns records into θ, one flag apart (``SearchConfig(utility=...)``).
+
+- ``"joint"`` (default): candidate effects from one ridge fit of every record so far (:mod:`ddp_core.model`),
+  θ updated on softmax(effects / τ), the best evaluated architecture's candidates never pruned, half of each
+  round's slots paired around the best evaluated architectures, and the answer chosen among evaluated
+  architectures (see ``ALGORITHM.md``, "Presets and the default").
+- ``"paper"``: Eq. 3-5 as written: the stage's mean score per candidate, softmax(U / τ), momentum, renormalise.
+- ``"authors"``: the released code (MAC-AutoML/XNAS, ``CategoricalDDPNAS.update``): per round, softmax over each
+  decision's full row of that round's scores x 100 (pruned candidates score 0 and stay in the row); the T
+  softmaxes averaged; ``V <- γV + (1 - γ) mean``; ``θ <- θ + V``; prune the argmin of θ over live candidates;
+  divide θ by its row sum (pruned entries included).
+
+Every function here is pure: it reads records and θ and returns new arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ddp_core.distribution import masked_softmax, normalize_rows
+from ddp_core.model import AdditiveModel
+from ddp_core.records import PerformanceRecord, Utility
+from ddp_core.space import Architecture, SearchSpace
+
+Preset = Literal["joint", "paper", "authors"]
+PRESETS: tuple[str, ...] = ("joint", "paper", "authors")
+
+# γ and τ each preset uses when SearchConfig leaves them unset.
+PRESET_DEFAULTS: dict[str, dict[str, float]] = {
+    "joint": {"momentum": 0.9, "temperature": 0.5},  # τ in standard deviations of the normal scores
+    "paper": {"momentum": 0.9, "temperature": 0.01},  # τ = 0.01: the x100 of the released code, scores in [0, 1]
+    "authors": {"momentum": 0.8, "temperature": 0.01},  # XNAS: softmax(scores * 100), gamma=0.8
+}
+
+# The joint preset's pairing and answer; measured in benchmarks/search_quality.py (BENCHMARKS.md).
+ELITE_FRACTION = 0.5  # share of a round's slots paired around the best evaluated architectures
+ELITE_POOL = 10  # tournament pool: the best this many evaluated architectures still inside the live space
+TOURNAMENT = 5
+RIDGE = 1.0
+MUTATION = "thompson"  # "random": one random decision; "thompson": the best change under sampled effects
+PREFERENCE = "thompson"  # None: the other slots pair at random; "thompson": each takes its best free candidates
+
+
+@dataclass
+class StageUpdate:
+    """What one stage end computed: new θ and V, the utility that drove them, and what must not be pruned."""
+
+    theta: np.ndarray
+    velocity: np.ndarray
+    utility: Utility
+    protected: np.ndarray  # (E, Kmax) bool
+    incumbent: Architecture | None = None
+
+
+def _momentum(theta, velocity, target, live, rows, momentum, normalization):
+    new_velocity = np.where(live, momentum * velocity + (1.0 - momentum) * target, 0.0)
+    new_theta = normalize_rows(theta + new_velocity, live, normalization)
+    keep = ~rows[:, None]
+    return np.where(keep, theta, new_theta), np.where(keep, velocity, new_velocity)
+
+
+def paper_update(record, stage, live, theta, velocity, *, higher_is_better, momentum, temperature, normalization,
+                 space: SearchSpace) -> StageUpdate:
+    """Eq. 3-5: U = the stage's mean oriented score per candidate; V <- γV + (1-γ) softmax(U/τ); θ <- norm(θ+V)."""
+    utility = record.utility(stage, live, higher_is_better)
+    target = masked_softmax(utility.values, live, temperature)
+    _warn_if_saturated(utility, target, live, temperature, space)
+    theta, velocity = _momentum(theta, velocity, target, live, utility.recorded, momentum, normalization)
+    return StageUpdate(theta, velocity, utility, np.zeros_like(live))
+
+
+def _warn_if_saturated(utility: Utility, target: np.ndarray, live: np.ndarray, temperature: float,
+                       space: SearchSpace) -> None:
+    """θ ties (and pruning silently falls to the lowest index) when softmax(U/τ) underflows for distinct U."""
+    for e in np.flatnonzero(utility.recorded):
+        k = np.flatnonzero(live[e])
+        values, weights = utility.values[e, k], target[e, k]
+        distinct = values[:, None] != values[None, :]
+        tied = np.abs(weights[:, None] - weights[None, :]) <= 1e-300
+        if np.any(distinct & tied):
+            span = float(values.max() - values.min())
+            warnings.warn(
+                f"utility='paper': softmax(U / τ) with τ={temperature:g} saturates on decision "
+                f"{space.decisions[e].name!r} (utilities span {span:.4g}), so θ ties and pruning falls to the "
+                "lowest index. Scores look larger than [0, 1] (percent?): pass --temperature 1 for percent, or "
+                "use the default preset (utility='joint'), which does not depend on the score's scale.",
+                RuntimeWarning, stacklevel=3,
+            )
+            return
+
+
+def authors_update(record: PerformanceRecord, stage, live, theta, velocity, *, higher_is_better, momentum,
+                   temperature, space: SearchSpace) -> StageUpdate:
+    """The released code's update; θ and V keep their pruned entries, as there. Returns θ before the row-sum
+    renormalisation, which :func:`authors_renormalize` applies after pruning."""
+    exists = space.full_mask()
+    sign = 1.0 if higher_is_better else -1.0
+    records = record.for_stage(stage)
+    rounds = sorted({r.round for r in records})
+    expectation = np.zeros_like(theta)
+    for t in rounds:
+        sums = np.zeros_like(theta)
+        counts = np.zeros_like(theta)
+        for r in records:
+            if r.round != t:
+                continue
+            active = space.active_mask(r.architecture)
+            rows = np.flatnonzero(active)
+            cols = np.asarray(r.architecture)[active]
+            np.add.at(sums, (rows, cols), sign * r.score)
+            np.add.at(counts, (rows, cols), 1)
+        performance = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        # The released code leaves 0 where a candidate has no score this round (pruned ones). For accuracies
+        # in [0, 1] that is the worst score; for negative oriented scores (losses) the row's lowest score is.
+        floor = np.minimum(0.0, np.where(counts > 0, performance, np.inf).min(axis=1, keepdims=True))
+        performance = np.where(counts > 0, performance, np.where(np.isfinite(floor), floor, 0.0))
+        expectation += masked_softmax(performance, exists, temperature)
+    expectation /= max(len(rounds), 1)
+    utility = record.utility(stage, live, higher_is_better)
+    rows = utility.recorded[:, None]
+    new_velocity = np.where(rows, momentum * velocity + (1.0 - momentum) * expectation, velocity)
+    new_theta = np.where(rows & exists, theta + new_velocity, theta)
+    return StageUpdate(new_theta, new_velocity, utility, np.zeros_like(live))
+
+
+def authors_renormalize(theta: np.ndarray, space: SearchSpace) -> np.ndarray:
+    """θ /= its row sum over every existing candidate, pruned ones included (as the released code does)."""
+    return normalize_rows(theta, space.full_mask(), "sum")
+
+
+def fit_model(space: SearchSpace, record: PerformanceRecord, higher_is_better: bool) -> AdditiveModel | None:
+    if len(record.records) < 2:
+        return None
+    sign = 1.0 if higher_is_better else -1.0
+    return AdditiveModel(space, RIDGE).fit(
+        [r.architecture for r in record.records], [sign * r.score for r in record.records],
+        [r.stage for r in record.records],
+    )
+
+
+def inside(space: SearchSpace, architecture: Architecture, live: np.ndarray) -> bool:
+    """Every active decision of ``architecture`` takes a live candidate."""
+    active = space.active_mask(architecture)
+    return bool(all(live[e, k] for e, k in enumerate(architecture) if active[e]))
+
+
+def ranked_evaluated(space: SearchSpace, model: AdditiveModel, live: np.ndarray) -> list[tuple[Architecture, float, int]]:
+    """Evaluated architectures inside the live space, best estimate first: (architecture, estimate, times)."""
+    keys, estimates, counts = model.estimates()
+    order = np.argsort(-estimates, kind="stable")
+    return [(keys[i], float(estimates[i]), int(counts[i])) for i in order if inside(space, keys[i], live)]
+
+
+def joint_update(record, stage, live, theta, velocity, *, higher_is_better, momentum, temperature, normalization,
+                 space: SearchSpace) -> StageUpdate:
+    """U = the fitted candidate effects (all records); θ as Eq. 4-5 on softmax(U/τ); protect the incumbent."""
+    model = fit_model(space, record, higher_is_better)
+    base = record.utility(stage, live, higher_is_better)
+    if model is None:
+        return StageUpdate(theta, velocity, base, np.zeros_like(live))
+    effects = np.where(live, model.effects(), 0.0)
+    utility = Utility(effects, base.counts, base.spread, base.recorded)
+    target = masked_softmax(effects, live, temperature)
+    theta, velocity = _momentum(theta, velocity, target, live, base.recorded, momentum, normalization)
+    protected = np.zeros_like(live)
+    ranked = ranked_evaluated(space, model, live)
+    incumbent = ranked[0][0] if ranked else None
+    if incumbent is not None:
+        active = space.active_mask(incumbent)
+        protected[np.flatnonzero(active), np.asarray(incumbent)[active]] = True
+    return StageUpdate(theta, velocity, utility, protected, incumbent)
+
+
+def _mutate(space: SearchSpace, parent: Architecture, live: np.ndarray, rng: np.random.Generator,
+            avoid: set[Architecture], effects: np.ndarray | None = None) -> Architecture:
+    """``parent`` with one active decision (of more than one live candidate) moved to another live candidate
+    not in ``avoid`` where possible: at random, or the change that ``effects`` value most."""
+    active = space.active_mask(parent)
+    moves = [(e, int(k)) for e in range(space.num_decisions) if active[e] and live[e].sum() > 1
+             for k in np.flatnonzero(live[e]) if k != parent[e]]
+    if not moves:
+        return parent
+
+    def child(move):
+        e, k = move
+        return tuple(k if i == e else v for i, v in enumerate(parent))
+
+    fresh = [m for m in moves if child(m) not in avoid] or moves
+    if effects is not None:
+        gains = [effects[e, k] - effects[e, parent[e]] for e, k in fresh]
+        return child(fresh[int(np.argmax(gains))])
+    return child(fresh[int(rng.integers(len(fresh)))])
+
+
+def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarray, size: int,
+                  higher_is_better: bool, rng: np.random.Generator
+                  ) -> tuple[list[Architecture | None], list[np.ndarray | None]]:
+    """Per-slot targets and preferences of the next round: slot 0 a mutation of the incumbent, the next ones
+    mutations of tournament winners among the best evaluated architectures, about half the round."""
+    model = fit_model(space, record, higher_is_better)
+    if model is None:
+        return [], []
+    ranked = ranked_evaluated(space, model, live)
+    if not ranked:
+        return [], []
+    pool = [a for a, _, _ in ranked[:ELITE_POOL]]
+    avoid = {r.architecture for r in record.records}
+    targets: list[Architecture | None] = []
+    elites = max(1, int(round(ELITE_FRACTION * size)))
+    for slot in range(elites):
+        if slot == 0:
+            parent = pool[0]
+        else:
+            entrants = rng.choice(len(pool), size=min(TOURNAMENT, len(pool)), replace=False)
+            parent = pool[int(entrants.min())]
+        effects = model.sample_effects(rng) if MUTATION == "thompson" else None
+        child = _mutate(space, parent, live, rng, avoid, effects)
+        avoid.add(child)
+        targets.append(child)
+    preferences: list[np.ndarray | None] = [None] * elites
+    if PREFERENCE == "thompson":
+        preferences += [model.sample_effects(rng) for _ in range(size - elites)]
+    return targets, preferences
+
+
+def joint_answer(space: SearchSpace, record: PerformanceRecord, live: np.ndarray,
+                 higher_is_better: bool) -> tuple[Architecture, dict] | None:
+    """The best evaluated architecture inside the live space by the model-adjusted estimate."""
+    model = fit_model(space, record, higher_is_better)
+    if model is None:
+        return None
+    ranked = ranked_evaluated(space, model, live)
+    if not ranked:
+        return None
+    architecture, estimate, times = ranked[0]
+    scores = [r.score for r in record.records if r.architecture == architecture]
+    return architecture, {
+        "source": "best evaluated architecture (model-adjusted estimate)",
+        "times_evaluated": times,
+        "mean_score": float(np.mean(scores)),
+        "estimate_normal_score": estimate,
+    }

@@ -1,0 +1,204 @@
+"""Saving and resuming a DDPSearch: state.json + records.jsonl + the evaluator's checkpoint, one writer at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ddp_core.config import FLAGS
+from ddp_core.persistence import remove_other_directories, replace_directory, write_json_atomic
+from ddp_core.rundir import (
+    RecordLog,
+    RunDirectoryError,
+    RunLock,
+    describe_mismatch,
+    read_state,
+    remove_stale_temporaries,
+)
+
+if TYPE_CHECKING:
+    from ddp_core.search import DDPSearch, SearchResult
+
+FORMAT = 2
+
+
+class RunState:
+    """The run directory side of a :class:`~ddp_core.search.DDPSearch` (none when ``run_dir`` is None)."""
+
+    def __init__(self, search: DDPSearch, run_dir: str | Path | None, writes: bool, description: dict[str, Any]) -> None:
+        self.search = search
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.writes = writes and self.run_dir is not None
+        self.description = dict(description)
+        self.notes: dict[str, str] = {}
+        self.logged = 0
+        self.lock: RunLock | None = None
+        self.best_score: float | None = None
+        self._answer: tuple[int, Any] | None = None  # (stage, SearchResult) of the last summary
+        if self.writes:
+            self.lock = RunLock(self.run_dir).acquire()
+            remove_stale_temporaries(self.run_dir)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        s = self.search
+        return {
+            "format": FORMAT,
+            "space": s.space.signature(),
+            "config": s.config.signature(),
+            "description": self.description,
+            "distribution": s.distribution.state_dict(),
+            "sampler": s.sampler.state_dict(),
+            "records": len(s.record.records),
+            "counters": {
+                "stage": s.stage, "round": s.round, "steps": s.steps, "postponed": s.postponed,
+                "finished": s.finished, "stage_rounds": s.stage_rounds, "rounds_per_stage": s.rounds_per_stage,
+            },
+            "pending": [list(a) for a in s.pending],
+            "pending_scores": list(s.pending_scores),
+            "history": s.history,
+            "notes": self.notes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], records: list[list[Any]]) -> None:
+        s = self.search
+        where = self.run_dir or "the saved state"
+        if state.get("format") != FORMAT:
+            raise RunDirectoryError(f"{where} was written by another version of ddp-core (format "
+                                    f"{state.get('format')!r}, need {FORMAT}); start a new --run-dir")
+        if state.get("space") != s.space.signature():
+            raise RunDirectoryError(f"{where} was written for a different search space; use a new --run-dir or "
+                                    "the original space settings")
+        problems = describe_mismatch(state.get("config", {}), s.config.signature(), FLAGS)
+        problems += describe_mismatch(state.get("description", {}), self.description)
+        if problems:
+            raise RunDirectoryError(f"cannot resume {where}: settings differ from the saved run ("
+                                    + "; ".join(problems) + "); pass the saved values or use a new --run-dir")
+        s.distribution.load_state_dict(state["distribution"])
+        s.sampler.load_state_dict(state["sampler"])
+        s.record.load_state_dict({"records": records})
+        c = state["counters"]
+        s.stage, s.round, s.steps = int(c["stage"]), int(c["round"]), int(c["steps"])
+        s.postponed, s.finished = int(c["postponed"]), bool(c["finished"])
+        s.stage_rounds, s.rounds_per_stage = int(c["stage_rounds"]), int(c["rounds_per_stage"])
+        s.pending = [tuple(int(k) for k in a) for a in state["pending"]]
+        s.pending_scores = [None if v is None else float(v) for v in state["pending_scores"]]
+        s.history = state["history"]
+        self.notes = dict(state.get("notes", {}))
+        self.logged = len(records)
+        self._track_best(0)
+
+    def resume_if_present(self) -> None:
+        if self.run_dir is None or not (self.run_dir / "state.json").exists():
+            return
+        state = read_state(self.run_dir / "state.json")
+        try:
+            count = int(state["records"])
+        except (KeyError, TypeError, ValueError):
+            raise RunDirectoryError(f"{self.run_dir / 'state.json'} names no record count; start a new --run-dir") from None
+        records = RecordLog(self.run_dir / "records.jsonl").read(count, truncate=self.writes)
+        self.load_state_dict(state, records)
+        checkpoint = state.get("checkpoint")
+        evaluator = self.search.evaluator
+        if checkpoint is not None and hasattr(evaluator, "load_checkpoint"):
+            directory = self.run_dir / "checkpoints" / str(checkpoint)
+            if not directory.is_dir():
+                raise RunDirectoryError(f"{directory} is missing but state.json names it; restore it or start a "
+                                        "new --run-dir")
+            evaluator.load_checkpoint(directory)
+        if self.writes:  # derived files follow the state they were made from
+            write_json_atomic(self.run_dir / "summary.json", self.summary())
+
+    def open(self) -> None:
+        """A fresh run directory starts with no stale records."""
+        if self.writes and not (self.run_dir / "state.json").exists():
+            RecordLog(self.run_dir / "records.jsonl").read(0, truncate=True)
+
+    def save_if_new(self) -> None:
+        if self.writes and not (self.run_dir / "state.json").exists():
+            self.save()
+
+    def note(self, key: str, text: str) -> None:
+        self.notes[key] = text
+
+    def _track_best(self, start: int) -> None:
+        s = self.search
+        scores = [r.score for r in s.record.records[start:]]
+        if scores:
+            best = max(scores) if s.higher_is_better else min(scores)
+            if self.best_score is None or (best > self.best_score) == s.higher_is_better:
+                self.best_score = best
+
+    def save(self) -> None:
+        """Append new records, write the evaluator checkpoint, then state and summary; each step is atomic."""
+        if not self.writes:
+            return
+        s, run_dir = self.search, self.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / "space.json").exists():
+            write_json_atomic(run_dir / "space.json", s.space.to_dict())
+            write_json_atomic(run_dir / "config.json", dataclasses.asdict(s.config))
+        new = s.record.records[self.logged :]
+        RecordLog(run_dir / "records.jsonl").append([[r.stage, r.round, list(r.architecture), r.score] for r in new])
+        self._track_best(self.logged)
+        self.logged = len(s.record.records)
+        checkpoint = None
+        if hasattr(s.evaluator, "save_checkpoint"):
+            checkpoint = f"step-{s.steps:06d}"
+            parent = run_dir / "checkpoints"
+            tmp = parent / f".{checkpoint}.tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            s.evaluator.save_checkpoint(tmp)
+            replace_directory(tmp, parent / checkpoint)
+        state = self.state_dict()
+        state["checkpoint"] = checkpoint
+        write_json_atomic(run_dir / "state.json", state)
+        if checkpoint is not None:
+            remove_other_directories(run_dir / "checkpoints", checkpoint)
+        write_json_atomic(run_dir / "summary.json", self.summary())
+
+    def finish(self, result: SearchResult) -> None:
+        if not self.writes:
+            return
+        from ddp_core.plotting import plot_theta_history
+
+        write_json_atomic(self.run_dir / "summary.json", self.summary(result))
+        plot_theta_history(self.search.space, self.search.history, self.run_dir / "theta_history.png")
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, result: SearchResult | None = None) -> dict[str, Any]:
+        s = self.search
+        if result is None:  # the answer as of the last stage end: fitting the model every step is wasted work
+            if self._answer is None or self._answer[0] != s.stage:
+                self._answer = (s.stage, s.result())
+            result = self._answer[1]
+        last = s.history["stages"][-1] if s.history["stages"] else None
+        return {
+            "finished": s.finished,
+            "utility": s.config.utility,
+            "stage": s.stage,
+            "stages_planned": s.num_stages,
+            "round": s.round,
+            "rounds_per_stage": s.rounds_per_stage,
+            "steps": s.steps,
+            "evaluations": s.steps,
+            "total_steps": s.total_steps,
+            "max_evaluations": s.config.max_evaluations,
+            "higher_is_better": s.higher_is_better,
+            "architecture": list(result.architecture),
+            "described": s.space.describe(result.architecture),
+            "answer": result.answer,
+            "theta_architecture": list(result.theta_architecture),
+            "theta_described": s.space.describe(result.theta_architecture),
+            "live_counts": {d.name: int(c) for d, c in zip(s.space.decisions, s.distribution.live_counts, strict=True)},
+            "pruned": s.history["pruned"],
+            "last_max_bound": None if last is None else last["max_bound"],
+            "best_score_seen": self.best_score,
+            "notes": self.notes,
+        }
