@@ -15,7 +15,7 @@ from ddp_core.model import AdditiveModel, normal_scores
 from ddp_core.persistence import LoadedRun, load_run, read_json, write_json_atomic, write_text_atomic
 from ddp_core.plotting import plot_pareto_front, plot_theta_history, save_figure
 from ddp_core.presets import PRESETS
-from ddp_core.progress import ProgressPrinter
+from ddp_core.progress import ProgressBar, ProgressPrinter, TrackerCallback, final_summary
 from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
 from ddp_core.rundir import RunDirectoryError
 from ddp_core.sampling import DisjointSampler
@@ -46,7 +46,10 @@ __all__ = [
     "InfeasibleBudgetError",
     "LoadedRun",
     "PerformanceRecord",
+    "ProgressBar",
     "ProgressPrinter",
+    "TrackerCallback",
+    "final_summary",
     "Record",
     "Requires",
     "SearchConfig",

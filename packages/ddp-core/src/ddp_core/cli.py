@@ -48,8 +48,20 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
     group.add_argument("--run-dir", type=Path, default=None, help="where state, checkpoints and reports go")
     group.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue the search saved in RUN_DIR (its settings must match)")
+    group.add_argument("--report-to", choices=REPORT_TO, default="tensorboard",
+                       help="experiment trackers for scores and stages (accelerate's): logs go to RUN_DIR/logs")
+    group.add_argument("--threads", type=positive_int, default=None,
+                       help="CPU threads for training (default: the framework's choice)")
     group.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
     return group
+
+
+REPORT_TO = ("tensorboard", "wandb", "none", "all")
+
+
+def trackers(report_to: str) -> list[str]:
+    """``--report-to`` as accelerate's ``log_with`` list: [] for none."""
+    return {"none": [], "all": ["tensorboard", "wandb"]}.get(report_to, [report_to])
 
 
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:

@@ -12,15 +12,23 @@ import numpy as np
 from ddp_core.space import SearchSpace
 
 
-def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG through a temporary file and ``os.replace``, then close it."""
-    import matplotlib.pyplot as plt
+def new_figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure that is not registered with pyplot: drawing never switches the user's backend."""
+    from matplotlib.figure import Figure
 
+    return Figure(**kwargs)
+
+
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG through a temporary file and ``os.replace`` (closed if pyplot made it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=dpi)
-    plt.close(figure)
+    figure.savefig(tmp, dpi=dpi, format="png")
+    if getattr(figure.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
     os.replace(tmp, path)
     return path
 
@@ -43,11 +51,10 @@ def theta_trajectories(space: SearchSpace, history: dict[str, Any]) -> np.ndarra
 def plot_theta_history(
     space: SearchSpace, history: dict[str, Any], path: str | os.PathLike, max_panels: int = 28
 ) -> Path:
-    """Draw θ of every candidate of the first ``max_panels`` decisions across stages into a PNG."""
-    import matplotlib
+    """Draw θ of every candidate of the first ``max_panels`` decisions across stages into a PNG.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Decisions that share their candidate names share one legend; otherwise every panel has its own.
+    """
     from matplotlib.ticker import MaxNLocator
 
     trajectories = theta_trajectories(space, history)
@@ -55,7 +62,9 @@ def plot_theta_history(
     panels = min(space.num_decisions, max_panels)
     columns = min(7, panels)
     rows = math.ceil(panels / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False, sharex=True)
+    shared = len({space.decisions[e].candidate_names for e in range(panels)}) == 1
+    figure = new_figure(figsize=(2.6 * columns, (2.2 if shared else 2.8) * rows))
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=True)
     for e in range(rows * columns):
         axis = axes[e // columns][e % columns]
         if e >= panels:
@@ -67,11 +76,14 @@ def plot_theta_history(
         axis.set_title(decision.name, fontsize=8)
         axis.tick_params(labelsize=7)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8, frameon=False)
+        if not shared:
+            axis.legend(fontsize=6, frameon=False, loc="best")
+    if shared:
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=8, frameon=False)
     figure.suptitle("θ per candidate after each stage (a line ends where the candidate was pruned)", fontsize=10)
-    figure.supxlabel("stage", fontsize=9, y=0.07)
-    figure.tight_layout(rect=(0, 0.1, 1, 0.96))
+    figure.supxlabel("stage", fontsize=9, y=0.07 if shared else 0.01)
+    figure.tight_layout(rect=(0, 0.1 if shared else 0.03, 1, 0.96))
     return save_figure(figure, path)
 
 
@@ -80,12 +92,8 @@ def plot_pareto_front(
     highlight: list[Any] | None = None,
 ) -> Path:
     """Expectation vs cost of ENG answers (``GenerationResult``), with optional highlighted answers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = new_figure(figsize=(6, 4))
+    axis = figure.subplots()
     costs = [r.costs[cost_name] for r in front]
     values = [r.expectation for r in front]
     axis.step(costs, values, where="post", color="tab:blue", linewidth=1)
