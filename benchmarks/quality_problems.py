@@ -95,7 +95,7 @@ def graph_problem(dataset: str) -> Problem:
     worst_test = min(v["perf"] for v in table.values())
     worst_valid = min(v["valid_perf"] for v in table.values())
     true, valid, labels = [], [], []
-    for li, link in enumerate(link_list):
+    for link in link_list:
         for ops in itertools.product(range(len(gnn_list)), repeat=4):
             names = [gnn_list[o] for o in ops]
             if all(n == "skip" for n in names):  # no computation at all: not a network, scored as the worst

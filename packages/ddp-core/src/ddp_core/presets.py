@@ -42,6 +42,7 @@ ELITE_POOL = 10  # tournament pool: the best this many evaluated architectures s
 TOURNAMENT = 5
 RIDGE = 1.0
 MUTATION = "thompson"  # "random": one random decision; "thompson": the best change under sampled effects
+REEVALUATE = 2  # a stage's first round re-scores the incumbent until it has this many scores (0: never)
 PREFERENCE = "thompson"  # None: the other slots pair at random; "thompson": each takes its best free candidates
 
 
@@ -68,19 +69,20 @@ def paper_update(record, stage, live, theta, velocity, *, higher_is_better, mome
     """Eq. 3-5: U = the stage's mean oriented score per candidate; V <- γV + (1-γ) softmax(U/τ); θ <- norm(θ+V)."""
     utility = record.utility(stage, live, higher_is_better)
     target = masked_softmax(utility.values, live, temperature)
-    _warn_if_saturated(utility, target, live, temperature, space)
-    theta, velocity = _momentum(theta, velocity, target, live, utility.recorded, momentum, normalization)
-    return StageUpdate(theta, velocity, utility, np.zeros_like(live))
+    new_theta, velocity = _momentum(theta, velocity, target, live, utility.recorded, momentum, normalization)
+    _warn_if_tied(utility, theta, new_theta, live, temperature, space)
+    return StageUpdate(new_theta, velocity, utility, np.zeros_like(live))
 
 
-def _warn_if_saturated(utility: Utility, target: np.ndarray, live: np.ndarray, temperature: float,
-                       space: SearchSpace) -> None:
-    """θ ties (and pruning silently falls to the lowest index) when softmax(U/τ) underflows for distinct U."""
+def _warn_if_tied(utility: Utility, before: np.ndarray, after: np.ndarray, live: np.ndarray, temperature: float,
+                  space: SearchSpace) -> None:
+    """θ ties (and pruning silently falls to the lowest index) when softmax(U/τ) underflows for distinct U:
+    candidates that θ did not tell apart before the update and whose utilities differ still tie after it."""
     for e in np.flatnonzero(utility.recorded):
         k = np.flatnonzero(live[e])
-        values, weights = utility.values[e, k], target[e, k]
+        values, old, new = utility.values[e, k], before[e, k], after[e, k]
         distinct = values[:, None] != values[None, :]
-        tied = np.abs(weights[:, None] - weights[None, :]) <= 1e-300
+        tied = (new[:, None] == new[None, :]) & (old[:, None] == old[None, :])
         if np.any(distinct & tied):
             span = float(values.max() - values.min())
             warnings.warn(
@@ -197,10 +199,12 @@ def _mutate(space: SearchSpace, parent: Architecture, live: np.ndarray, rng: np.
 
 
 def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarray, size: int,
-                  higher_is_better: bool, rng: np.random.Generator
+                  higher_is_better: bool, rng: np.random.Generator, stage_start: bool = False,
                   ) -> tuple[list[Architecture | None], list[np.ndarray | None]]:
-    """Per-slot targets and preferences of the next round: slot 0 a mutation of the incumbent, the next ones
-    mutations of tournament winners among the best evaluated architectures, about half the round."""
+    """Per-slot targets and preferences of the next round: slot 0 a mutation of the incumbent (at a stage's
+    start, the incumbent itself until it has ``REEVALUATE`` scores: repeated scores measure the noise that the
+    answer's estimate needs), the next ones mutations of tournament winners among the best evaluated
+    architectures, about half the round; the other slots take their best free candidates under sampled effects."""
     model = fit_model(space, record, higher_is_better)
     if model is None:
         return [], []
@@ -212,6 +216,9 @@ def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarra
     targets: list[Architecture | None] = []
     elites = max(1, int(round(ELITE_FRACTION * size)))
     for slot in range(elites):
+        if slot == 0 and stage_start and ranked[0][2] < REEVALUATE:
+            targets.append(pool[0])
+            continue
         if slot == 0:
             parent = pool[0]
         else:

@@ -201,11 +201,13 @@ class DDPSearch:
                             f"{budget - self.steps} left of max_evaluations={budget}")
             self.finished = True
             self.state.save()
+            self._finish()
             return
         targets, preferences = [], []
         if self.config.utility == "joint":
             targets, preferences = presets.joint_targets(self.space, self.record, live, size,
-                                                         self.higher_is_better, self.sampler.rng)
+                                                         self.higher_is_better, self.sampler.rng,
+                                                         stage_start=self.round == 0 and self.stage > 0)
         architectures = self.sampler.sample_round(live, targets, preferences)
         if self.broadcast is not None:
             agreed = [tuple(int(k) for k in a) for a in self.broadcast(architectures)]
@@ -258,6 +260,16 @@ class DDPSearch:
                     callback.on_stage_end(self, self.history["stages"][-1])
         if stage_ended or self.finished or self.steps % self.config.checkpoint_every == 0:
             self.state.save()
+        if self.finished:
+            self._finish()
+
+    def _finish(self) -> None:
+        """The end of a search, however it was driven: callbacks' on_end, summary.json and the θ plot."""
+        result = self.result()
+        for callback in self.callbacks:
+            if hasattr(callback, "on_end"):
+                callback.on_end(self, result)
+        self.state.finish(result)
 
     def step(self) -> float:
         """Train and score the next waiting architecture with the evaluator."""
@@ -281,12 +293,7 @@ class DDPSearch:
                 if not self.ask():
                     break
                 self.step()
-            result = self.result()
-            for callback in self.callbacks:
-                if hasattr(callback, "on_end"):
-                    callback.on_end(self, result)
-            self.state.finish(result)
-            return result
+            return self.result()
         finally:
             self.state.close()
 
