@@ -20,6 +20,9 @@ PAPER_HEAD_FRACTIONS: tuple[float, ...] = (4 / 12, 8 / 12, 1.0)
 
 SPACE_KIND = "bert"
 GENERATOR = "ddp_bert.generate:cli"
+# Live candidates every decision keeps when pruning stops (``--min-live``); ENG then chooses inside them.
+# Measured on a MiniLM search (BENCHMARKS.md, ddp-bert): see packages/ddp-bert/README.md.
+DEFAULT_MIN_LIVE = 2
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def build_search_space(
     ffn_widths: Sequence[int] | None = None,
     head_counts: Sequence[int] | None = None,
     extra_metadata: dict | None = None,
+    min_live: int = DEFAULT_MIN_LIVE,
 ) -> SearchSpace:
     """Build the ddp-core space: a ``depth`` decision and per-layer ``layerN.ffn`` / ``layerN.heads``.
 
@@ -142,6 +146,9 @@ def build_search_space(
         Explicit choices; ``None`` scales the paper's BERT-base choices to the teacher.
     extra_metadata
         Merged into the space metadata (e.g. the teacher's name or path and the task).
+    min_live
+        Pruning stops when every decision has this many live candidates (fewer where a decision has fewer),
+        so ENG under a budget still chooses among searched candidates instead of pruned ones.
 
     Returns
     -------
@@ -167,7 +174,7 @@ def build_search_space(
         decisions.append(Decision(heads_name, [Candidate(str(h)) for h in head_counts], requires=requires))
     metadata = {"kind": SPACE_KIND, "generator": GENERATOR, "teacher_shape": teacher.to_dict()}
     metadata.update(extra_metadata or {})
-    return SearchSpace(decisions, metadata=metadata)
+    return SearchSpace(decisions, metadata=metadata, min_live=min_live)
 
 
 def decode_architecture(space: SearchSpace, architecture: Sequence[int]) -> SubnetworkShape:
