@@ -55,7 +55,8 @@ class ProgressBar:
         except ImportError:  # plain lines instead
             self.bar = ProgressPrinter(every=max(1, search.total_steps // 20), stream=self.stream)
             return
-        self.bar = tqdm(total=search.total_steps, initial=search.steps, desc=self.description, unit="arch",
+        # opened by the first on_sample, whose step tell() has already counted: update(1) adds it
+        self.bar = tqdm(total=search.total_steps, initial=max(search.steps - 1, 0), desc=self.description, unit="arch",
                         disable=self.disable, file=self.stream, dynamic_ncols=True)
 
     def on_sample(self, search: Any, event: dict[str, Any]) -> None:
