@@ -33,10 +33,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+def write_json_atomic(path: str | os.PathLike, data: Any, durable: bool = True) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``.
 
-    NaN becomes null and infinities the strings "inf"/"-inf", so the file is strict JSON.
+    NaN becomes null and infinities the strings "inf"/"-inf", so the file is strict JSON. ``durable=False``
+    skips the fsync (files derived from others, which a resume rewrites anyway).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,8 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(_jsonable(data), handle, indent=1, allow_nan=False)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -82,6 +82,7 @@ class RunState:
         s.stage, s.round, s.steps = int(c["stage"]), int(c["round"]), int(c["steps"])
         s.postponed, s.finished = int(c["postponed"]), bool(c["finished"])
         s.stage_rounds, s.rounds_per_stage = int(c["stage_rounds"]), int(c["rounds_per_stage"])
+        s.steps_before_stage = sum(1 for r in s.record.records if r.stage < s.stage)
         s.pending = [tuple(int(k) for k in a) for a in state["pending"]]
         s.pending_scores = [None if v is None else float(v) for v in state["pending_scores"]]
         s.history = state["history"]
@@ -108,7 +109,7 @@ class RunState:
                                         "new --run-dir")
             evaluator.load_checkpoint(directory)
         if self.writes:  # derived files follow the state they were made from
-            write_json_atomic(self.run_dir / "summary.json", self.summary())
+            write_json_atomic(self.run_dir / "summary.json", self.summary(), durable=False)
 
     def open(self) -> None:
         """A fresh run directory starts with no stale records."""
@@ -156,7 +157,7 @@ class RunState:
         write_json_atomic(run_dir / "state.json", state)
         if checkpoint is not None:
             remove_other_directories(run_dir / "checkpoints", checkpoint)
-        write_json_atomic(run_dir / "summary.json", self.summary())
+        write_json_atomic(run_dir / "summary.json", self.summary(), durable=False)  # derived: no fsync
 
     def finish(self, result: SearchResult) -> None:
         if not self.writes:

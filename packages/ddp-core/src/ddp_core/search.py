@@ -154,7 +154,7 @@ class DDPSearch:
         self.record = PerformanceRecord(space)
         self.rounds_per_stage = rounds_for_budget(space, self.config)
         self.num_stages = len(stage_schedule(space, self.config.prune, self.config.stages))
-        self.stage = self.round = self.steps = self.postponed = 0
+        self.stage = self.round = self.steps = self.postponed = self.steps_before_stage = 0
         self.stage_rounds = self.rounds_per_stage
         self.pending: list[Architecture] = []
         self.pending_scores: list[float | None] = []
@@ -175,7 +175,7 @@ class DDPSearch:
         """Evaluations a full run spends: exact for the stages done, planned for the rest."""
         if self.finished:
             return self.steps
-        done_before = sum(1 for r in self.record.records if r.stage < self.stage)
+        done_before = self.steps_before_stage
         if not self.config.prune:
             return done_before + self.rounds_per_stage * round_size(self.space, self.distribution.live) * (
                 self.num_stages - self.stage)
@@ -352,6 +352,7 @@ class DDPSearch:
         self.history["theta"].append(dist.theta.tolist())
         self.stage += 1
         self.round = 0
+        self.steps_before_stage = self.steps
         if config.prune:
             left = prunable_mask(space, dist.live) & reachable_decisions(space, dist.live)[:, None]
             self.finished = not left.any()
