@@ -22,6 +22,6 @@ def check_hub_sources_first() -> None:
 
 if __name__ == "__main__":
     check_hub_sources_first()
-    from ddp_bert.search_cli import main
+    from ddp_bert.search_cli import cli
 
-    raise SystemExit(main())
+    sys.exit(cli())

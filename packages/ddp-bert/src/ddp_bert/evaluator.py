@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ddp_bert.elastic import ElasticBertForSequenceClassification, distillation_loss, task_loss
 from ddp_bert.glue import GlueTask, load_metric, predictions_from_logits
 from ddp_bert.space import SubnetworkShape, decode_architecture
+from ddp_core import RunDirectoryError
 
 CHECKPOINT_FILE = "bert_evaluator.pt"
 
@@ -116,6 +119,7 @@ class BertSupernetEvaluator:
         self.optimizer_steps = 0
         self.last_loss = float("nan")
         self.last_metrics: dict[str, float] = {}
+        self._rank_rng: list[dict] | None = None
         with accelerator.main_process_first():  # evaluate copies the module into its cache: one writer
             self._metric = load_metric(task)
 
@@ -187,18 +191,30 @@ class BertSupernetEvaluator:
     def score(self, architecture) -> float:
         """The task's search metric on the held-out scoring split (NaN correlations count as 0)."""
         self.last_metrics = self.evaluate(decode_architecture(self.space, architecture))
+        self.snapshot_rng()
         return self.last_metrics[self.task.search_metric]
 
+    def snapshot_rng(self) -> None:
+        """Collect every process's RNG state (all processes call this; the main one saves them).
+
+        Only the main process writes checkpoints, so the others' states travel to it here, after each score
+        (the last thing before ddp-core may save) and after the fresh-run preparation.
+        """
+        state = {"torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        if self.accelerator.num_processes > 1:
+            self._rank_rng = gather_object([state])
+        else:
+            self._rank_rng = [state]
+
     def state_dict(self) -> dict:
-        """Supernet weights, optimizer, scheduler, data position and RNG states."""
+        """Supernet weights, optimizer, scheduler and data position (RNG states are saved per process)."""
         return {
             "model": self.elastic.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "stream": self.train_stream.state_dict(),
             "optimizer_steps": self.optimizer_steps,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -209,20 +225,41 @@ class BertSupernetEvaluator:
             self.scheduler.load_state_dict(state["scheduler"])
         self.train_stream.load_state_dict(state["stream"])
         self.optimizer_steps = int(state["optimizer_steps"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save_checkpoint(self, directory: Path) -> None:
-        """Write the state into ``directory`` (main process only; ddp-core renames the folder atomically)."""
-        if self.accelerator.is_main_process:
-            torch.save(self.state_dict(), Path(directory) / CHECKPOINT_FILE)
+        """Write the state and one RNG file per process into ``directory`` (main process only; ddp-core
+        renames the folder atomically)."""
+        if not self.accelerator.is_main_process:
+            return
+        if self._rank_rng is None:
+            self.snapshot_rng()
+        torch.save(self.state_dict(), Path(directory) / CHECKPOINT_FILE)
+        for rank, state in enumerate(self._rank_rng):
+            torch.save(state, Path(directory) / rng_file(rank))
 
     def load_checkpoint(self, directory: Path) -> None:
-        """Restore from a folder written by :meth:`save_checkpoint`."""
-        path = Path(directory) / CHECKPOINT_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: the run directory's checkpoint is incomplete")
-        state = torch.load(path, map_location=self.accelerator.device, weights_only=True)
-        state["torch_rng"] = state["torch_rng"].cpu()
-        self.load_state_dict(state)
+        """Restore from a folder written by :meth:`save_checkpoint`: this process reloads its own RNG state."""
+        directory = Path(directory)
+        self.load_state_dict(load_torch_file(directory / CHECKPOINT_FILE, self.accelerator.device))
+        rng = load_torch_file(directory / rng_file(self.accelerator.process_index), "cpu")
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([state.cpu() for state in rng["cuda"]])
+        self.snapshot_rng()
+
+
+def rng_file(rank: int) -> str:
+    """The RNG file of one process in a checkpoint folder."""
+    return f"rng-rank{rank}.pt"
+
+
+def load_torch_file(path: Path, device) -> dict:
+    """``torch.load(weights_only=True)`` with missing or unreadable files as one RunDirectoryError."""
+    if not path.exists():
+        raise RunDirectoryError(f"{path} is missing: the run directory's checkpoint is incomplete (written by "
+                                "another number of processes?); restore it or start a new --run-dir")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise RunDirectoryError(f"{path} cannot be read ({reason}); restore it or start a new --run-dir") from None

@@ -17,18 +17,24 @@ import numpy as np
 import torch
 
 from ddp_bert.costs import PARAMS_COST_NAME, parameter_cost_table, subnetwork_parameters
+from ddp_bert.hub_access import SourceUnavailableError, check_can_push, push_folder
 from ddp_bert.space import SubnetworkShape, decode_architecture, teacher_shape_of
 from ddp_core import (
     CostTable,
     InfeasibleBudgetError,
     LoadedRun,
+    SearchSpace,
+    argument_type,
     generate,
     load_run,
     pareto_front,
     plot_pareto_front,
     read_json,
+    run_cli,
     write_json_atomic,
 )
+from ddp_core.cli import EXPECTED_ERRORS
+from ddp_core.validation import non_negative_int, positive_int
 
 # The paper's budget: 67M parameters for a BERT-base teacher (109.5M with a 2-way classifier).
 PAPER_BUDGET_PARAMS_M = 67.0
@@ -36,29 +42,41 @@ BERT_BASE_PARAMS_M = 109.48
 LATENCY_COST_NAME = "latency_ms"
 
 
-def default_params_budget_m(run: LoadedRun) -> float:
+def default_params_budget_m(space: SearchSpace) -> float:
     """67M for a BERT-base teacher; the same fraction of the whole teacher for other teachers."""
-    teacher = teacher_shape_of(run.space)
-    num_labels = int(run.space.metadata.get("num_labels", 2))
+    teacher = teacher_shape_of(space)
+    num_labels = int(space.metadata.get("num_labels", 2))
     full = subnetwork_parameters(teacher, SubnetworkShape.full(teacher), num_labels) / 1e6
     if teacher.num_layers == 12 and teacher.hidden_size == 768 and teacher.intermediate_size == 3072:
         return PAPER_BUDGET_PARAMS_M
     return round(full * PAPER_BUDGET_PARAMS_M / BERT_BASE_PARAMS_M, 3)
 
 
+def _budget_list(text: str) -> list[float]:
+    check = argument_type("--params-m", minimum=0, exclusive_minimum=True)
+    values = [check(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"--params-m needs one or more budgets such as 15 or 10,15,20, got {text!r}")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Flags after RUN_DIR in ``tools/generate.py RUN_DIR ...`` for a BERT run."""
     parser = argparse.ArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params-m", type=float, default=None,
-                        help="parameter budget in millions (default: 67 for BERT-base, same fraction otherwise)")
-    parser.add_argument("--latency-ms", type=float, default=None, help="latency budget (needs --latency-table)")
+    parser.add_argument("--params-m", type=_budget_list, default=None, metavar="M[,M...]",
+                        help="parameter budget(s) in millions, e.g. 15 or 10,15,20 (default: 67 for BERT-base, "
+                             "the same fraction of other teachers)")
+    parser.add_argument("--latency-ms", type=argument_type("--latency-ms", minimum=0, exclusive_minimum=True),
+                        default=None, help="latency budget (needs --latency-table)")
     parser.add_argument("--latency-table", default=None,
                         help="JSON latency table (ddp_bert.latency); measured and written here if missing")
-    parser.add_argument("--latency-batch-size", type=int, default=1)
-    parser.add_argument("--latency-seq-len", type=int, default=128)
+    parser.add_argument("--latency-batch-size", type=positive_int, default=1)
+    parser.add_argument("--latency-seq-len", type=positive_int, default=128)
     parser.add_argument("--device", default="cpu", help="device for the latency measurement (cpu, cuda, cuda:1)")
-    parser.add_argument("--live-only", action="store_true", help="search only the pruned space")
-    parser.add_argument("--pareto", type=int, default=0, metavar="POINTS",
+    parser.add_argument("--full-space", action="store_true",
+                        help="choose among pruned candidates too (ranked by the θ they had when pruned); default: "
+                             "only the candidates the search kept live (--min-live)")
+    parser.add_argument("--pareto", type=non_negative_int, default=0, metavar="POINTS",
                         help="also write a params-vs-expectation Pareto front (JSON + PNG)")
     parser.add_argument("--export-dir", default=None,
                         help="save the chosen model here: weights, tokenizer, remote code and a model card")
@@ -76,7 +94,7 @@ def load_supernet(run_dir: Path, run: LoadedRun):
     from transformers import AutoConfig, BertForSequenceClassification
 
     from ddp_bert.elastic import ElasticBertForSequenceClassification
-    from ddp_bert.evaluator import CHECKPOINT_FILE
+    from ddp_bert.evaluator import CHECKPOINT_FILE, load_torch_file
 
     state = read_json(run_dir / "state.json")
     if not state.get("checkpoint"):
@@ -85,8 +103,7 @@ def load_supernet(run_dir: Path, run: LoadedRun):
     config = AutoConfig.from_pretrained(teacher_dir)
     config.num_labels = int(run.space.metadata.get("num_labels", config.num_labels))
     supernet = ElasticBertForSequenceClassification(BertForSequenceClassification(config))
-    checkpoint = torch.load(run_dir / "checkpoints" / state["checkpoint"] / CHECKPOINT_FILE,
-                            map_location="cpu", weights_only=True)
+    checkpoint = load_torch_file(run_dir / "checkpoints" / state["checkpoint"] / CHECKPOINT_FILE, "cpu")
     supernet.load_state_dict(checkpoint["model"])
     return supernet.eval(), teacher_dir
 
@@ -181,74 +198,103 @@ def _latency_table(args, run_dir: Path, run: LoadedRun) -> CostTable:
 
 
 def cli(run_dir: Path, argv: Sequence[str]) -> int:
-    """Entry point for ``tools/generate.py`` (metadata ``generator = "ddp_bert.generate:cli"``)."""
+    """Entry point for ``tools/generate.py`` (entry point ``ddpnas.generators: bert``): expected failures are
+    one ``error:`` line and exit status 2."""
+    return run_cli(lambda arguments: _generate(Path(run_dir), arguments), list(argv),
+                   expected=(*EXPECTED_ERRORS, SourceUnavailableError))
+
+
+def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
     if args.push_to_hub and args.export_dir is None:
         parser.error("--push-to-hub needs --export-dir (the directory that is uploaded)")
+    if args.export_dir is not None and args.params_m is not None and len(args.params_m) > 1:
+        parser.error("--export-dir saves one model: give one --params-m budget (a list only compares budgets)")
+    if args.latency_ms is not None and args.latency_table is None:
+        parser.error("--latency-ms needs --latency-table PATH (measured there if the file is missing)")
     if args.push_to_hub:  # say so before the export work, not after
-        from ddp_bert.hub_access import SourceUnavailableError, check_can_push
-
-        try:
-            check_can_push(args.push_to_hub)
-        except SourceUnavailableError as error:
-            _fail(str(error))
-    run_dir = Path(run_dir)
+        check_can_push(args.push_to_hub)
     run = load_run(run_dir)
     num_labels = int(run.space.metadata.get("num_labels", 2))
     costs = {PARAMS_COST_NAME: parameter_cost_table(run.space, num_labels)}
-    budgets = {PARAMS_COST_NAME: args.params_m if args.params_m is not None else default_params_budget_m(run)}
+    fixed = {}
     if args.latency_ms is not None:
-        if args.latency_table is None:
-            raise SystemExit("--latency-ms needs --latency-table PATH (measured there if the file is missing)")
         costs[LATENCY_COST_NAME] = _latency_table(args, run_dir, run)
-        budgets[LATENCY_COST_NAME] = args.latency_ms
-    # After a full search every decision has one live candidate, so ENG searches the full space by default:
-    # ddp-core then counts each pruned candidate with the θ it had when pruned (the candidates that survived
-    # longest are preferred).
-    distribution = run.distribution
-    try:
-        answer = generate(run.space, distribution, costs, budgets, live_only=args.live_only)
-    except InfeasibleBudgetError as error:
-        raise SystemExit(f"error: {error}") from None
-    shape = decode_architecture(run.space, answer.architecture)
-    result = {**answer.to_dict(), "shape": shape.to_dict(), "search_finished": run.finished,
-              "live_only": args.live_only, "task": run.space.metadata.get("task")}
+        fixed[LATENCY_COST_NAME] = args.latency_ms
+    params_budgets = args.params_m or [default_params_budget_m(run.space)]
+    live_only = not args.full_space
+    # One infeasible budget of a list is reported in its place; the others are still answered.
+    answers = generate(run.space, run.distribution, costs, [{PARAMS_COST_NAME: b, **fixed} for b in params_budgets],
+                       live_only=live_only, on_infeasible="report")
+    feasible = [answer for answer in answers if answer.feasible]
+    if not feasible:
+        hint = "" if not live_only else "; or pass --full-space to choose among pruned candidates too"
+        raise InfeasibleBudgetError(" | ".join(answer.message for answer in answers) + hint)
+    entries = [_entry(run, answer) for answer in answers]
+    common = {"search_finished": run.finished, "live_only": live_only, "task": run.space.metadata.get("task")}
+    result = {**entries[0], **common} if len(answers) == 1 else {"answers": entries, **common}
     if args.pareto:
-        front = pareto_front(run.space, distribution, costs, PARAMS_COST_NAME, points=args.pareto,
-                             live_only=args.live_only)
+        front = _front_through(run, costs, feasible, args.pareto, live_only, fixed)
         write_json_atomic(run_dir / "pareto_params.json", [r.to_dict() for r in front])
         plot_pareto_front(front, PARAMS_COST_NAME, run_dir / "pareto_params.png", "ENG Pareto front (parameters)",
-                          highlight=[answer])
+                          highlight=feasible)
         result["pareto"] = str(run_dir / "pareto_params.json")
     if args.export_dir is not None:
         from ddp_bert.model_card import export_card
 
-        card = export_card(describe_export(run, shape, answer, budgets), repo_id=args.push_to_hub)
+        answer, shape = feasible[0], decode_architecture(run.space, feasible[0].architecture)
+        card = export_card(describe_export(run, shape, answer, answer.budgets), repo_id=args.push_to_hub)
         result["export"] = export_model(run_dir, run, shape, Path(args.export_dir), card=card)
         if args.push_to_hub:
-            from ddp_bert.hub_access import SourceUnavailableError, push_folder
-
-            try:
-                result["export"]["pushed_to"] = push_folder(args.export_dir, args.push_to_hub, token=args.hub_token,
-                                                            private=True if args.private else None)
-            except SourceUnavailableError as error:
-                _fail(str(error))
+            result["export"]["pushed_to"] = push_folder(args.export_dir, args.push_to_hub, token=args.hub_token,
+                                                        private=True if args.private else None)
     output = Path(args.output) if args.output else run_dir / "eng.json"
     write_json_atomic(output, result)
-    costs_text = ", ".join(f"{name} {value:.3f}" for name, value in answer.costs.items())
-    print(f"ENG: depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}; "
-          f"{costs_text}; E[α] {answer.expectation:.4f} -> {output}")
+    for answer in answers:
+        print(_answer_line(run, answer))
+    print(f"-> {output}")
     if "pushed_to" in result.get("export", {}):
         print(f"uploaded {args.export_dir} to {args.push_to_hub}: {result['export']['pushed_to']}")
-    if np.isnan(answer.expectation):
+    if any(np.isnan(answer.expectation) for answer in feasible):
         print("warning: the expectation is NaN; the run's θ holds no scores yet")
     return 0
 
 
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+def _entry(run: LoadedRun, answer) -> dict:
+    if not answer.feasible:
+        return answer.to_dict()
+    return {**answer.to_dict(), "shape": decode_architecture(run.space, answer.architecture).to_dict()}
+
+
+def _answer_line(run: LoadedRun, answer) -> str:
+    budget = ", ".join(f"{name} <= {value:g}" for name, value in answer.budgets.items())
+    if not answer.feasible:
+        return f"ENG {budget}: infeasible: {answer.message}"
+    shape = decode_architecture(run.space, answer.architecture)
+    costs_text = ", ".join(f"{name} {value:.3f}" for name, value in answer.costs.items())
+    return (f"ENG {budget}: depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}; "
+            f"{costs_text}; E[α] {answer.expectation:.4f}")
+
+
+def _front_through(run: LoadedRun, costs: dict, answers: list, points: int, live_only: bool, fixed: dict) -> list:
+    """The exact parameters-vs-E[α] front over ``points`` budgets plus the answers' own budgets, so each answer
+    is a point of the drawn front (between two swept budgets the drawn step would pass below it)."""
+    sweep = pareto_front(run.space, run.distribution, costs, PARAMS_COST_NAME, points=points, live_only=live_only,
+                         fixed_budgets=fixed)
+    low, high = sweep[0].costs[PARAMS_COST_NAME], sweep[-1].costs[PARAMS_COST_NAME]
+    budgets = sorted({*np.linspace(low, high, points).tolist(), *(a.budgets[PARAMS_COST_NAME] for a in answers)})
+    front = pareto_front(run.space, run.distribution, costs, PARAMS_COST_NAME, budgets=budgets, live_only=live_only,
+                         fixed_budgets=fixed)
+    merged = {r.architecture: r for r in [*front, *answers]}.values()
+    return [r for r in sorted(merged, key=lambda r: r.costs[PARAMS_COST_NAME])
+            if not any(_dominates(o, r) for o in merged)]
+
+
+def _dominates(other, result) -> bool:
+    cost, value = other.costs[PARAMS_COST_NAME], other.expectation
+    mine, my_value = result.costs[PARAMS_COST_NAME], result.expectation
+    return (cost <= mine and value > my_value) or (cost < mine and value >= my_value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

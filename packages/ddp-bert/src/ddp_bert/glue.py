@@ -97,7 +97,9 @@ def load_glue(task: GlueTask, data_dir: str | os.PathLike | None = None) -> Data
         else:
             data = load_dataset(source, task.name)
     except Exception as error:  # offline hub, missing config: say what to do
-        raise RuntimeError(
+        from ddp_bert.hub_access import SourceUnavailableError
+
+        raise SourceUnavailableError(
             f"could not load GLUE task {task.name!r} from {source}: {error}. Offline, pass --data-dir with a "
             "local copy in the hub layout (see ddp_bert.glue_layout)."
         ) from error

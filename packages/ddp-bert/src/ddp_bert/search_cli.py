@@ -7,13 +7,13 @@ the GLUE training set, and writes a resumable run directory that ``tools/generat
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from transformers import (
     AutoConfig,
     AutoTokenizer,
@@ -21,24 +21,51 @@ from transformers import (
     get_constant_schedule_with_warmup,
 )
 
-from ddp_bert.costs import subnetwork_parameters
 from ddp_bert.elastic import ElasticBertForSequenceClassification
 from ddp_bert.evaluator import BatchStream, BertSupernetEvaluator
 from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, tokenize
 from ddp_bert.hub_access import DEFAULT_TEACHER, SourceUnavailableError, check_hub_sources
 from ddp_bert.importance import reorder_by_importance
-from ddp_bert.search_logging import JsonlLogger, TqdmProgress
-from ddp_bert.space import TeacherShape, build_search_space, decode_architecture
-from ddp_core import DDPSearch, add_search_arguments, search_config_from_args, write_json_atomic
+from ddp_bert.search_logging import JsonlLogger, MetricsTracker
+from ddp_bert.search_report import report_result
+from ddp_bert.search_setup import (
+    broadcaster,
+    check_resume_settings,
+    check_trackers,
+    description_of,
+    tracker_config,
+)
+from ddp_bert.space import DEFAULT_MIN_LIVE, TeacherShape, build_search_space
+from ddp_core import (
+    DDPSearch,
+    ProgressBar,
+    RunDirectoryError,
+    TrackerCallback,
+    add_search_arguments,
+    argument_type,
+    run_cli,
+    run_directory,
+    search_config_from_args,
+    write_json_atomic,
+)
+from ddp_core.cli import EXPECTED_ERRORS
+from ddp_core.validation import non_negative_int, positive_int
 
 TEACHER_SUBDIR = "teacher"
+# Each checkpoint holds the supernet and its AdamW moments (3x the weights: 0.27 GB for MiniLM, 1.3 GB for
+# BERT-base), so saving after every sub-network costs more than it protects. ddp-core also saves at every
+# stage end, so a crash loses at most this many trained sub-networks.
+DEFAULT_CHECKPOINT_EVERY = 4
 
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,39 +77,44 @@ def build_parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("task and data")
     data.add_argument("--task", required=True, help="GLUE task: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte")
     data.add_argument("--data-dir", default=None, help="local GLUE copy in the hub layout (default: nyu-mll/glue)")
-    data.add_argument("--max-length", type=int, default=128, help="tokens per example")
-    data.add_argument("--score-fraction", type=float, default=0.1,
-                      help="part of the training set held out to score sub-networks")
-    data.add_argument("--max-score-examples", type=int, default=2000, help="cap on the scoring split")
-    data.add_argument("--max-train-examples", type=int, default=None, help="subsample the training part")
+    data.add_argument("--max-length", type=argument_type("--max-length", integer=True, minimum=2), default=128,
+                      help="tokens per example")
+    data.add_argument("--score-fraction", default=0.1, help="part of the training set held out to score sub-networks",
+                      type=argument_type("--score-fraction", minimum=0, maximum=1, exclusive_minimum=True,
+                                         exclusive_maximum=True))
+    data.add_argument("--max-score-examples", type=positive_int, default=2000, help="cap on the scoring split")
+    data.add_argument("--max-train-examples", type=positive_int, default=None, help="subsample the training part")
     model = parser.add_argument_group("teacher and space")
     model.add_argument("--model", default=DEFAULT_TEACHER, help="BERT checkpoint: hub name or local directory")
     model.add_argument("--depths", type=_int_list, default=None, help="e.g. 6,8,10,12 (default: paper's, scaled)")
     model.add_argument("--ffn-widths", type=_int_list, default=None, help="e.g. 512,768,1024,3072")
     model.add_argument("--heads", type=_int_list, default=None, help="e.g. 4,8,12")
+    model.add_argument("--min-live", type=positive_int, default=DEFAULT_MIN_LIVE,
+                       help="pruning stops at this many live candidates per decision; ENG then chooses among them "
+                            "(1: the paper, one architecture left)")
     train = parser.add_argument_group("training")
-    train.add_argument("--batch-size", type=int, default=32, help="per process")
-    train.add_argument("--eval-batch-size", type=int, default=64, help="per process")
-    train.add_argument("--lr", type=float, default=2e-5)
-    train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--lr-warmup-steps", type=int, default=100, help="linear learning-rate warm-up")
-    train.add_argument("--warmup-steps", type=int, default=0,
+    train.add_argument("--batch-size", type=positive_int, default=32, help="per process")
+    train.add_argument("--eval-batch-size", type=positive_int, default=64, help="per process")
+    train.add_argument("--lr", type=argument_type("--lr", minimum=0, exclusive_minimum=True), default=2e-5)
+    train.add_argument("--weight-decay", type=argument_type("--weight-decay", minimum=0), default=0.01)
+    train.add_argument("--lr-warmup-steps", type=non_negative_int, default=100, help="linear learning-rate warm-up")
+    train.add_argument("--warmup-steps", type=non_negative_int, default=0,
                        help="fine-tune the whole teacher this many steps before the search")
-    train.add_argument("--importance-batches", type=int, default=8,
+    train.add_argument("--importance-batches", type=non_negative_int, default=8,
                        help="batches to rank heads/neurons by importance before the search (0: keep order)")
-    train.add_argument("--steps-per-unit", type=int, default=100, help="optimizer steps per sampled architecture")
-    train.add_argument("--distill-weight", type=float, default=0.0, help="weight of the soft-target loss")
-    train.add_argument("--distill-temperature", type=float, default=1.0)
+    train.add_argument("--steps-per-unit", type=positive_int, default=100,
+                       help="optimizer steps per sampled architecture")
+    train.add_argument("--distill-weight", type=argument_type("--distill-weight", minimum=0, maximum=1), default=0.0,
+                       help="weight of the soft-target loss")
+    train.add_argument("--distill-temperature", type=argument_type("--distill-temperature", minimum=0,
+                                                                   exclusive_minimum=True), default=1.0)
     train.add_argument("--teacher-model", default=None,
                        help="fine-tuned classifier for soft targets (default: the whole supernet, in place)")
     add_search_arguments(parser, "search (ddp-core); --run-dir defaults to runs/bert-<task>")
+    parser.set_defaults(checkpoint_every=DEFAULT_CHECKPOINT_EVERY)
     run = parser.add_argument_group("run")
     run.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is visible")
     run.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
-    try:  # unless the shared search flags already define it
-        run.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    except argparse.ArgumentError:
-        pass
     return parser
 
 
@@ -103,34 +135,50 @@ def _load_supernet(args, run_dir: Path, num_labels: int, label_names: tuple[str,
                                                                 label_names=label_names)
 
 
+def _load_teacher_model(args, task, device):
+    if args.teacher_model is None:
+        return None
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher_model)
+    if teacher.config.num_labels != task.num_labels:
+        raise ValueError(f"--teacher-model {args.teacher_model} has {teacher.config.num_labels} outputs; "
+                         f"{task.name} needs {task.num_labels}: pass a classifier fine-tuned on {task.name}")
+    return teacher.to(device).eval()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run (or resume) a search; returns the process exit status."""
+    """Run (or resume) a search; returns the process exit status (wrap in ``run_cli`` for one-line errors)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        task = glue_task(args.task)
-    except ValueError as error:
-        parser.error(str(error))
-    try:  # offline or unreachable hub: one line now instead of a minute of retries and a traceback
-        check_hub_sources(None if args.resume else args.model, args.data_dir, task.name, args.teacher_model)
-    except SourceUnavailableError as error:
-        if args.debug:
-            raise
-        parser.exit(2, f"error: {error}\n")
-    run_dir = Path(args.resume or args.run_dir or f"runs/bert-{task.name}")
-    has_state = (run_dir / "state.json").exists()
-    if has_state and not args.resume:
-        raise SystemExit(f"{run_dir} already holds a search: pass --resume {run_dir} to continue it, or another --run-dir")
-    if args.resume and not has_state:
-        raise SystemExit(f"--resume: {run_dir} holds no search (no state.json); drop --resume to start one")
+    task = glue_task(args.task)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    # offline or unreachable hub: one line now instead of a minute of retries and a traceback
+    check_hub_sources(None if args.resume else args.model, args.data_dir, task.name, args.teacher_model)
+    run_dir = run_directory(args, Path(f"runs/bert-{task.name}"))
+    resuming = args.resume is not None
+    if not resuming and (run_dir / "state.json").exists():
+        raise RunDirectoryError(f"{run_dir} already holds a search: pass --resume {run_dir} to continue it, "
+                                "or another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable --run-dir fails now, not after the warm-up
+    log_with = check_trackers(args.report_to)
     accelerator = Accelerator(
-        cpu=args.cpu, mixed_precision=args.mixed_precision,
+        cpu=args.cpu, mixed_precision=args.mixed_precision, log_with=log_with or None,
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    description = description_of(args, task.name, accelerator.num_processes)
+    if resuming:  # before any loading or writing: a mismatching flag is one error in a second
+        check_resume_settings(run_dir, description, args)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()  # one progress bar: the search's
+    transformers.utils.logging.disable_progress_bar()
     set_seed(args.seed)
-    tokenizer_source = run_dir / TEACHER_SUBDIR if args.resume else args.model
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / TEACHER_SUBDIR if resuming else args.model)
     with accelerator.main_process_first():
         raw = load_glue(task, args.data_dir)
         train_part, score_part = split_for_search(raw["train"], args.score_fraction, args.seed, args.max_score_examples)
@@ -138,12 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_part = train_part.select(range(args.max_train_examples))
         train_set = tokenize(train_part, task, tokenizer, args.max_length)
         score_set = tokenize(score_part, task, tokenizer, args.max_length)
-    supernet = _load_supernet(args, run_dir, task.num_labels, task.label_names, args.resume)
+    supernet = _load_supernet(args, run_dir, task.num_labels, task.label_names, resuming)
     teacher = TeacherShape.from_config(supernet.config)
-    space = build_search_space(teacher, args.depths, args.ffn_widths, args.heads, extra_metadata={
-        "teacher": str(args.model), "teacher_dir": TEACHER_SUBDIR, "task": task.name,
-        "num_labels": task.num_labels, "max_length": args.max_length,
-    })
+    space = build_search_space(teacher, args.depths, args.ffn_widths, args.heads, min_live=args.min_live,
+                               extra_metadata={"teacher": str(args.model), "teacher_dir": TEACHER_SUBDIR,
+                                               "task": task.name, "num_labels": task.num_labels,
+                                               "max_length": args.max_length})
     importance_loader = make_loader(train_set, tokenizer, args.batch_size, shuffle=False)
     optimizer = _optimizer(supernet, args.lr, args.weight_decay)
     scheduler = get_constant_schedule_with_warmup(optimizer, args.lr_warmup_steps)
@@ -151,50 +199,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     score_loader = make_loader(score_set, tokenizer, args.eval_batch_size, shuffle=False)
     prepared, optimizer, train_loader, score_loader, scheduler = accelerator.prepare(
         supernet, optimizer, train_loader, score_loader, scheduler)
-    teacher_model = None
-    if args.teacher_model is not None:
-        from transformers import AutoModelForSequenceClassification
-
-        teacher_model = AutoModelForSequenceClassification.from_pretrained(args.teacher_model)
-        if teacher_model.config.num_labels != task.num_labels:
-            raise SystemExit(f"--teacher-model {args.teacher_model} has {teacher_model.config.num_labels} outputs; "
-                             f"{task.name} needs {task.num_labels}: pass a classifier fine-tuned on {task.name}")
-        teacher_model.to(accelerator.device).eval()
     evaluator = BertSupernetEvaluator(
         prepared, space, task, accelerator, optimizer, scheduler, BatchStream(train_loader, accelerator),
-        score_loader, args.steps_per_unit, args.distill_weight, args.distill_temperature, teacher_model,
-        seed=args.seed,
+        score_loader, args.steps_per_unit, args.distill_weight, args.distill_temperature,
+        _load_teacher_model(args, task, accelerator.device), seed=args.seed,
     )
-    if not args.resume:
-        _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir)
-    config = search_config_from_args(args)
+    if not resuming:
+        _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir, description)
     main_process = accelerator.is_main_process
-    callbacks = [TqdmProgress(disable=not main_process)]
+    logger = JsonlLogger(run_dir / "log.jsonl", evaluator)
+    callbacks = [ProgressBar(disable=not main_process), TrackerCallback(accelerator.log),
+                 MetricsTracker(accelerator.log, evaluator)]
     if main_process:
-        callbacks.append(JsonlLogger(run_dir / "log.jsonl", evaluator))
-    # Only the main process writes the run directory; the others follow it (same seed, same samples).
-    search = DDPSearch(space, evaluator, config, run_dir=run_dir, callbacks=callbacks, resume=args.resume is not None,
-                       writes=main_process)
+        callbacks.append(logger)
+    # Only the main process writes the run directory; the others follow its rounds and scores.
+    search = DDPSearch(space, evaluator, search_config_from_args(args), run_dir=run_dir, callbacks=callbacks,
+                       resume=resuming, writes=main_process, description=description,
+                       broadcast=broadcaster(accelerator))
+    if main_process:
+        logger.trim(search.steps, search.stage)
+        accelerator.init_trackers("search", config=tracker_config(description))
     result = search.run()
     accelerator.wait_for_everyone()
-    shape = decode_architecture(space, result.architecture)
-    summary = {
-        "task": task.name, "search_metric": task.search_metric, "architecture": list(result.architecture),
-        "described": result.describe(), "shape": shape.to_dict(),
-        "params_m": subnetwork_parameters(teacher, shape, task.num_labels) / 1e6,
-        "teacher_params_m": subnetwork_parameters(teacher, supernet.full_shape(), task.num_labels) / 1e6,
-        "score_split_metrics": evaluator.evaluate(shape), "steps": result.steps,
-        "optimizer_steps": evaluator.optimizer_steps,
-    }
-    if main_process:
-        write_json_atomic(run_dir / "search_result.json", summary)
-        accelerator.print(json.dumps({k: summary[k] for k in ("described", "params_m", "score_split_metrics")}))
-        accelerator.print(f"next: python tools/generate.py {run_dir} --params-m <budget> --export-dir <dir>")
+    report_result(run_dir, result, evaluator, teacher, task, accelerator)
     accelerator.end_training()
     return 0
 
 
-def _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir: Path) -> None:
+def _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, importance_loader, run_dir: Path,
+                       description: dict) -> None:
     """Optional full-teacher fine-tuning, then importance reordering; saves the teacher config and tokenizer."""
     if args.warmup_steps > 0:
         loss = evaluator.train_steps(supernet.full_shape(), args.warmup_steps, description="fine-tune teacher")
@@ -203,14 +236,25 @@ def _prepare_fresh_run(args, accelerator, evaluator, supernet, tokenizer, import
     if args.importance_batches > 0:
         orders = reorder_by_importance(supernet, importance_loader, args.importance_batches)
         evaluator.optimizer.state.clear()  # Adam moments would no longer match the permuted weights
+    evaluator.snapshot_rng()  # every process, so the first checkpoint holds each one's RNG state
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         supernet.config.save_pretrained(run_dir / TEACHER_SUBDIR)
         tokenizer.save_pretrained(run_dir / TEACHER_SUBDIR)
         if orders is not None:
             write_json_atomic(run_dir / "importance_order.json", orders)
-        write_json_atomic(run_dir / "search_args.json", vars(args))
+        write_json_atomic(run_dir / "search_args.json", {flag.removeprefix("--").replace("-", "_"): value
+                                                         for flag, value in description.items()})
+
+
+# A Hub source out of reach (SourceUnavailableError) is an expected failure too: one line, exit 2.
+EXPECTED = (*EXPECTED_ERRORS, SourceUnavailableError)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """``main`` with expected failures as one ``error:`` line and exit status 2 (``--debug``: a traceback)."""
+    return run_cli(main, argv, expected=EXPECTED)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(cli())

@@ -1,4 +1,9 @@
-"""Search callbacks for ddp-core: a tqdm progress bar and a JSON-lines log of every trained sub-network."""
+"""BERT search callbacks for ddp-core: a JSON-lines log of every trained sub-network and its tracker scalars.
+
+The progress bar, the score/stage tracker scalars and the final summary are ddp-core's
+(``ProgressBar``, ``TrackerCallback``, ``final_summary``); these add what only a BERT search knows: the
+training loss and every official metric of the task.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +11,36 @@ import json
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-
-class TqdmProgress:
-    """One progress bar over the search's trained architectures, with the last score and loss."""
-
-    def __init__(self, disable: bool = False) -> None:
-        self.disable = disable
-        self.bar: tqdm | None = None
-
-    def on_sample(self, search, event: dict) -> None:
-        """Advance the bar by one trained architecture."""
-        if self.bar is None:
-            self.bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, desc="search",
-                            unit="arch", disable=self.disable)
-        self.bar.total = max(event["total_steps"], event["step"])
-        self.bar.update(1)
-        loss = getattr(search.evaluator, "last_loss", float("nan"))
-        self.bar.set_postfix(stage=event["stage"], score=f"{event['score']:.4f}", loss=f"{loss:.4f}")
-
-    def on_stage_end(self, search, info: dict) -> None:
-        """Print what the stage pruned."""
-        if self.disable:
-            return
-        pruned = ", ".join(f"{p['decision']}:{p['candidate']}" for p in info["pruned"])
-        action = "postponed pruning" if info["postponed"] else f"pruned {pruned or 'nothing'}"
-        tqdm.write(f"stage {info['stage']} done (Theorem-3 bound {info['max_bound']:.3g}): {action}")
-
-    def on_end(self, search, result) -> None:
-        """Close the bar."""
-        if self.bar is not None:
-            self.bar.close()
+from ddp_core import write_text_atomic
 
 
 class JsonlLogger:
-    """Appends one JSON line per trained architecture (and per stage) to ``path``."""
+    """Appends one JSON line per trained architecture (and per stage) to ``path`` (``log.jsonl``)."""
 
     def __init__(self, path: str | Path, evaluator) -> None:
         self.path = Path(path)
         self.evaluator = evaluator
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _write(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
+
+    def trim(self, steps: int, stage: int) -> None:
+        """Drop lines past a resumed search's saved state (written after its last checkpoint before a crash),
+        so the log holds one line per recorded evaluation."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill
+                continue
+            if (entry.get("kind") == "sample" and entry.get("step", 0) <= steps) or \
+                    (entry.get("kind") == "stage" and entry.get("stage", 0) < stage):
+                kept.append(line)
+        write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
     def on_sample(self, search, event: dict) -> None:
         """Log one trained architecture: score, loss, every metric."""
@@ -66,3 +56,18 @@ class JsonlLogger:
         """Log a stage's pruning."""
         self._write({"kind": "stage", "time": time.time(), "stage": info["stage"], "pruned": info["pruned"],
                      "max_bound": info["max_bound"], "postponed": info["postponed"]})
+
+
+class MetricsTracker:
+    """Sends the training loss and every task metric of each trained sub-network to ``log(values, step=...)``
+    (``accelerator.log``: TensorBoard, W&B), beside ddp-core's ``TrackerCallback`` scores."""
+
+    def __init__(self, log, evaluator, prefix: str = "search") -> None:
+        self.log = log
+        self.evaluator = evaluator
+        self.prefix = prefix
+
+    def on_sample(self, search, event: dict) -> None:
+        values = {f"{self.prefix}/{name}": value for name, value in self.evaluator.last_metrics.items()}
+        values[f"{self.prefix}/loss"] = self.evaluator.last_loss
+        self.log(values, step=event["step"])

@@ -1,0 +1,39 @@
+"""The end of a BERT search: the answer's size and held-out metrics in ``search_result.json``, and a short
+human summary naming the run directory and the ENG command to run next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ddp_bert.costs import subnetwork_parameters
+from ddp_bert.space import SubnetworkShape, TeacherShape, decode_architecture
+from ddp_core import SearchResult, final_summary, write_json_atomic
+
+
+def report_result(run_dir: Path, result: SearchResult, evaluator, teacher: TeacherShape, task, accelerator) -> dict:
+    """Score the answer on the scoring split (every process takes part), then write and print (main only)."""
+    from ddp_bert.generate import default_params_budget_m
+
+    shape = decode_architecture(result.space, result.architecture)
+    theta_shape = decode_architecture(result.space, result.theta_architecture)
+    metrics = evaluator.evaluate(shape)
+    summary = {
+        "task": task.name, "search_metric": task.search_metric, "architecture": list(result.architecture),
+        "described": result.describe(), "answer": result.answer, "shape": shape.to_dict(),
+        "theta_shape": theta_shape.to_dict(),
+        "params_m": subnetwork_parameters(teacher, shape, task.num_labels) / 1e6,
+        "teacher_params_m": subnetwork_parameters(teacher, SubnetworkShape.full(teacher), task.num_labels) / 1e6,
+        "score_split_metrics": metrics, "steps": result.steps, "optimizer_steps": evaluator.optimizer_steps,
+    }
+    if accelerator.is_main_process:
+        write_json_atomic(run_dir / "search_result.json", summary)
+        budget = default_params_budget_m(result.space)
+        metric_text = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+        extra = {
+            "answer shape": f"depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}",
+            "size": f"{summary['params_m']:.2f}M parameters of the teacher's {summary['teacher_params_m']:.2f}M",
+            "scoring split": metric_text,
+        }
+        command = f"python tools/generate.py {run_dir} --params-m {budget:g} --export-dir {run_dir / 'model'}"
+        accelerator.print(final_summary(run_dir, result, command, extra=extra))
+    return summary
