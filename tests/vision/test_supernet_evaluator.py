@@ -1,7 +1,13 @@
+import os
+import random
+
+import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
-from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig
+from ddp_vision.checkpoints import CheckpointError, load_state
+from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig, TrainingDiverged
 
 
 class TinySupernet(nn.Module):
@@ -87,12 +93,72 @@ def test_checkpoint_round_trip_continues_exactly(tiny_splits, tmp_path):
         assert torch.equal(tensor, reference[name]), name
 
 
+def test_checkpoint_files_and_rng_states_round_trip(tiny_splits, tmp_path):
+    evaluator = make(tiny_splits)
+    evaluator.train((0, 1))
+    evaluator.score((0, 1))  # the RNG states are taken here, right before ddp-core saves
+    evaluator.save_checkpoint(tmp_path)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "rng-rank0.json", "rng-rank0.safetensors", "supernet.safetensors", "trainer_state.json",
+        "trainer_state.safetensors"]
+    torch.manual_seed(123)  # scramble every generator, then resume
+    random.seed(123)
+    np.random.seed(123)
+    make(tiny_splits).load_checkpoint(tmp_path)
+    got = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
+
+
 def test_missing_checkpoint_and_missing_val_are_clear_errors(tiny_splits, tmp_path):
     import dataclasses
 
-    import pytest
-
-    with pytest.raises(FileNotFoundError, match="supernet checkpoint"):
+    with pytest.raises(CheckpointError, match=r"supernet\.safetensors is missing"):
         make(tiny_splits).load_checkpoint(tmp_path)
     with pytest.raises(ValueError, match="val_fraction"):
         make(dataclasses.replace(tiny_splits, val=None))
+
+
+class RunsCode:
+    """A pickle payload: unpickling it would create ``marker`` (it must never run)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickles_in_a_checkpoint_never_run(tiny_splits, tmp_path):
+    evaluator = make(tiny_splits)
+    evaluator.save_checkpoint(tmp_path)
+    marker = tmp_path / "pwned"
+    for name in ("supernet.safetensors", "trainer_state.safetensors", "rng-rank0.safetensors"):
+        good = (tmp_path / name).read_bytes()
+        torch.save({"x": RunsCode(marker)}, tmp_path / name)  # a pickle where the loader expects safetensors
+        with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+            make(tiny_splits).load_checkpoint(tmp_path)
+        (tmp_path / name).write_bytes(good)
+    # the weights-only loader of training checkpoints refuses the same payload with one clear error
+    torch.save({"x": RunsCode(marker)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="not loaded"):
+        load_state(tmp_path / "checkpoint.pt")
+    assert not marker.exists()
+    make(tiny_splits).load_checkpoint(tmp_path)  # the restored files still load
+
+
+def test_a_diverging_supernet_stops_instead_of_scoring_chance(tiny_splits):
+    evaluator = make(tiny_splits, learning_rate=1e30, grad_clip_norm=0.0)
+    with pytest.raises(TrainingDiverged, match="learning-rate"):
+        for _ in range(5):
+            evaluator.train((0, 1))
+            evaluator.score((0, 1))
+
+
+def test_non_finite_logits_are_refused_when_scoring(tiny_splits):
+    evaluator = make(tiny_splits)
+    model = evaluator.accelerator.unwrap_model(evaluator.model)
+    with torch.no_grad():
+        model.head.bias.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite logits"):
+        evaluator.score((0, 0))

@@ -14,20 +14,33 @@ processes train the same sampled architecture, so ddp-core's seeded sampling mus
 
 from __future__ import annotations
 
-import os
+import math
 import pathlib
-import random
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ddp_vision.accelerator import make_accelerator
+from ddp_vision.checkpoints import (
+    CheckpointError,
+    atomic_torch_save,
+    load_tree,
+    load_weights,
+    rng_state,
+    save_tree,
+    save_weights,
+    set_rng_state,
+)
 from ddp_vision.data import BatchStream, ImageSplits
 
-__all__ = ["SupernetTrainingConfig", "SupernetEvaluator", "make_accelerator", "atomic_torch_save"]
+__all__ = ["SupernetTrainingConfig", "SupernetEvaluator", "TrainingDiverged", "make_accelerator", "atomic_torch_save"]
+
+
+class TrainingDiverged(ValueError):
+    """The supernet's loss, gradients or logits stopped being finite: scores would be chance, not a signal."""
 
 
 @dataclass(frozen=True)
@@ -76,36 +89,6 @@ class SupernetTrainingConfig:
         return asdict(self)
 
 
-def make_accelerator(mixed_precision: str = "no", log_dir: str | os.PathLike | None = None, cpu: bool = False):
-    """An ``accelerate.Accelerator`` fit for single-path supernets.
-
-    Unused parameters are expected (only the sampled ops run), so DDP is told to look for them; with
-    ``log_dir`` TensorBoard logging goes through accelerate's trackers. ``mixed_precision="auto"`` means bf16
-    autocast on a CUDA GPU that supports it and full precision elsewhere.
-    """
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    if mixed_precision == "auto":
-        gpu = not cpu and torch.cuda.is_available()
-        mixed_precision = "bf16" if gpu and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(
-        mixed_precision=mixed_precision,
-        cpu=cpu,
-        log_with="tensorboard" if log_dir is not None else None,
-        project_dir=str(log_dir) if log_dir is not None else None,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-
-
-def atomic_torch_save(obj, path: pathlib.Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then ``os.replace`` (no half-written files)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 class SupernetEvaluator:
     """ddp-core ``Evaluator`` for a single-path supernet on image classification.
 
@@ -124,7 +107,8 @@ class SupernetEvaluator:
     """
 
     higher_is_better = True
-    checkpoint_file = "supernet.pt"
+    weights_file = "supernet.safetensors"
+    state_stem = "trainer_state"  # .json + .safetensors
 
     def __init__(
         self,
@@ -167,21 +151,25 @@ class SupernetEvaluator:
         self.val_stream = BatchStream(splits.val, config.eval_batch_size, shuffle=False, **stream_args)
         self.units_trained = 0
         self.last_train_loss = float("nan")
+        self._rank_rng: list[dict] | None = None
+        self._snapshot_rng()
 
     def _bar(self, iterable, total: int, description: str):
         enabled = self.progress and self.accelerator.is_main_process
         return tqdm(iterable, total=total, desc=description, leave=False, disable=not enabled)
 
     def train(self, architecture: tuple[int, ...]) -> None:
-        """One unit of SGD on the training part with only ``architecture``'s ops in the graph."""
+        """One unit of SGD on the training part with only ``architecture``'s ops in the graph.
+
+        Raises :class:`TrainingDiverged` (in every process) when the loss or the gradient norm stops being
+        finite, instead of going on to score a broken network at chance.
+        """
         architecture = tuple(int(a) for a in architecture)
         self.model.train()
         steps = self.config.steps_per_unit
         total = steps if steps is not None else self.train_stream.batches_per_epoch
-        # running sums stay on the device: no host synchronisation inside the loop
-        loss_sum = torch.zeros((), device=self.accelerator.device)
-        correct = torch.zeros((), device=self.accelerator.device)
-        seen = 0
+        # running sums stay on the device: no host synchronisation inside the loop; NaN and inf propagate
+        sums = torch.zeros(4, device=self.accelerator.device, dtype=torch.float64)  # loss, correct, seen, norms
         for images, labels in self._bar(self.train_stream.take(steps), total, f"unit {self.units_trained}"):
             with self.accelerator.autocast():
                 logits = self.model(images, architecture)
@@ -189,18 +177,31 @@ class SupernetEvaluator:
             self.optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss)
             if self.config.grad_clip_norm > 0:
-                self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+                norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+                if self.accelerator.scaler is None:  # fp16 loss scaling skips non-finite steps on purpose
+                    sums[3] += norm.detach().double()
             self.optimizer.step()
-            loss_sum += loss.detach() * labels.shape[0]
-            correct += (logits.argmax(1) == labels).sum()
-            seen += labels.shape[0]
+            sums[0] += loss.detach().double() * labels.shape[0]
+            sums[1] += (logits.argmax(1) == labels).sum()
+            sums[2] += labels.shape[0]
+        sums = self.accelerator.reduce(sums, reduction="sum")  # every process sees the same verdict
+        learning_rate = self.scheduler.get_last_lr()[0]
         if self.units_trained < self.config.total_units:  # postponed pruning may run past the planned schedule
             self.scheduler.step()
         self.units_trained += 1
-        self.last_train_loss = float(loss_sum) / max(1, seen)
+        seen = max(1.0, float(sums[2]))
+        self.last_train_loss = float(sums[0]) / seen
+        if not (math.isfinite(self.last_train_loss) and math.isfinite(float(sums[3]))):
+            what = "loss" if not math.isfinite(self.last_train_loss) else "gradient norm"
+            raise TrainingDiverged(
+                f"training diverged: the supernet's {what} became {self.last_train_loss if what == 'loss' else float(sums[3])} "
+                f"while training architecture {list(architecture)} (unit {self.units_trained}, learning rate "
+                f"{learning_rate:g}); the search stopped rather than score a broken network at chance: start a new "
+                "--run-dir with a lower --learning-rate (or a --grad-clip)"
+            )
         self.accelerator.log(
-            {"supernet/train_loss": self.last_train_loss, "supernet/train_accuracy": float(correct) / max(1, seen),
-             "supernet/learning_rate": self.scheduler.get_last_lr()[0]},
+            {"supernet/train_loss": self.last_train_loss, "supernet/train_accuracy": float(sums[1]) / seen,
+             "supernet/learning_rate": learning_rate},
             step=self.units_trained,
         )
 
@@ -209,65 +210,102 @@ class SupernetEvaluator:
         """Top-1 accuracy in [0, 1] of ``architecture`` on the held-out part, BatchNorm in eval mode."""
         architecture = tuple(int(a) for a in architecture)
         self.model.eval()
-        counts = torch.zeros(2, device=self.accelerator.device, dtype=torch.float64)
+        counts = torch.zeros(3, device=self.accelerator.device, dtype=torch.float64)  # correct, seen, non-finite
         total = self.val_stream.batches_per_epoch
         for images, labels in self._bar(self.val_stream.take(), total, "score"):
             with self.accelerator.autocast():
                 logits = self.model(images, architecture)
             counts[0] += (logits.argmax(1) == labels).sum()
             counts[1] += labels.shape[0]
+            counts[2] += (~torch.isfinite(logits)).any(dim=1).sum()
         counts = self.accelerator.reduce(counts, reduction="sum")
+        if counts[2] > 0:
+            raise TrainingDiverged(
+                f"training diverged: architecture {list(architecture)} gives non-finite logits for "
+                f"{int(counts[2])} of {int(counts[1])} held-out images, so its accuracy would be chance; start a new "
+                "--run-dir with a lower --learning-rate (or a --grad-clip)"
+            )
         accuracy = float(counts[0] / counts[1].clamp_min(1))
         self.accelerator.log({"supernet/val_accuracy": accuracy}, step=self.units_trained)
+        self._snapshot_rng()
         return accuracy
 
+    # ------------------------------------------------------------------ checkpoints
+    def _snapshot_rng(self) -> None:
+        """Every process's RNG state, held by the main process for its next checkpoint.
+
+        Only the main process writes the run directory, and ddp-core calls ``save_checkpoint`` right after a
+        score; so each process hands its state over here, at the end of every score (one small gather).
+        """
+        state = rng_state()
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            self._rank_rng = gather_object([state])
+        else:
+            self._rank_rng = [state]
+
     def state_dict(self) -> dict:
-        """Supernet weights, optimiser, schedule, batch streams and every RNG this process uses."""
-        state = {
-            "model": self.accelerator.unwrap_model(self.model).state_dict(),
+        """Optimiser, schedule, batch streams and counters (weights and RNG states are stored apart)."""
+        return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "train_stream": self.train_stream.state_dict(),
             "val_stream": self.val_stream.state_dict(),
             "units_trained": self.units_trained,
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
             "config": self.config.to_dict(),
+            "num_processes": self.accelerator.num_processes,
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (the same supernet and config)."""
-        self.accelerator.unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.train_stream.load_state_dict(state["train_stream"])
         self.val_stream.load_state_dict(state["val_stream"])
         self.units_trained = int(state["units_trained"])
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
     def save_checkpoint(self, directory: pathlib.Path) -> None:
-        """Write ``directory/supernet.pt`` atomically from the main process.
+        """Write ``supernet.safetensors``, ``trainer_state.{json,safetensors}`` and one ``rng-rank{N}.*`` per
+        process; nothing is pickled.
 
-        No barrier: under several processes only the main one is given a run directory (so only it calls
-        this); the others block at the next gradient all-reduce until it is done.
+        Called by the main process only (it alone owns the run directory); the other processes' RNG states
+        come from the last :meth:`score`. No barrier: the others block at the next all-reduce until it is done.
         """
         if not self.accelerator.is_main_process:
             return
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save(self.state_dict(), directory / self.checkpoint_file)
+        if self._rank_rng is None:
+            self._snapshot_rng()
+        save_weights(self.accelerator.unwrap_model(self.model).state_dict(), directory / self.weights_file)
+        save_tree(self.state_dict(), directory / self.state_stem)
+        for rank, state in enumerate(self._rank_rng):
+            save_tree(state, directory / f"rng-rank{rank}")
 
     def load_checkpoint(self, directory: pathlib.Path) -> None:
-        """Load ``directory/supernet.pt`` into every process."""
-        path = pathlib.Path(directory) / self.checkpoint_file
-        if not path.is_file():
-            raise FileNotFoundError(f"no supernet checkpoint at {path}: the run directory is incomplete")
-        # our own file: it holds RNG states (numpy arrays, tuples) that weights_only loading refuses
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        self.load_state_dict(state)
+        """Load the checkpoint into every process (each takes its own RNG state).
+
+        Nothing in it can run code: it is read as safetensors and JSON only, never unpickled. A crafted or
+        corrupt file is a :class:`~ddp_vision.checkpoints.CheckpointError` naming it.
+        """
+        directory = pathlib.Path(directory)
+        if not (directory / self.weights_file).is_file() and (directory / "supernet.pt").is_file():
+            raise CheckpointError(f"{directory} holds a checkpoint in the old pickle format (supernet.pt), which is "
+                                  "not loaded because it could run code; start a new --run-dir")
+        weights = load_weights(directory / self.weights_file)
+        state = load_tree(directory / self.state_stem)
+        rank = self.accelerator.process_index
+        rng_stem = directory / f"rng-rank{rank}"
+        if not rng_stem.with_suffix(".json").is_file():  # fewer processes wrote it: the data shards differ anyway
+            rng_stem = directory / "rng-rank0"
+        rng = load_tree(rng_stem)
+        try:
+            self.accelerator.unwrap_model(self.model).load_state_dict(weights)
+            self.load_state_dict(state)
+            set_rng_state(rng)
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+            text = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"{directory} does not fit this supernet or its settings ({text}); resume with "
+                                  "the flags of the saved run or start a new --run-dir") from None
+        self._snapshot_rng()
