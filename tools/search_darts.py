@@ -11,7 +11,8 @@ The logic lives in ddp_vision.darts.search; see `--help`.
 
 import sys
 
+from ddp_core import run_cli
 from ddp_vision.darts.search import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

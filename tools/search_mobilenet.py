@@ -11,7 +11,8 @@ ImageNet (class-per-folder ``train/``): ``accelerate launch tools/search_mobilen
 
 import sys
 
+from ddp_core import run_cli
 from ddp_vision.mobilenet.search import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

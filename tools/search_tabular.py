@@ -2,8 +2,9 @@
 """DDPNAS on NAS-Bench-Macro, a real tabular oracle: search, ENG under budgets, and a comparison with
 random search at equal queries over many seeds.
 
-    python tools/search_tabular.py                     # defaults: T=3, 20 comparison seeds, runs/tabular
-    python tools/search_tabular.py --resume runs/tabular
+    python tools/search_tabular.py                     # defaults: joint preset, T=3, 20 comparison seeds
+    python tools/search_tabular.py --utility paper     # the paper's Eq. 2-5
+    python tools/search_tabular.py --resume runs/tabular-<time> [the same flags]
 """
 
 from __future__ import annotations
@@ -11,20 +12,35 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from ddp_core import CostTable, ProgressPrinter, SearchConfig, generate, pareto_front, plot_pareto_front
-from ddp_core.cli import add_search_arguments, run_directory, search_config_from_args
+from ddp_core import (
+    CostTable,
+    DDPSearch,
+    ProgressBar,
+    SearchConfig,
+    TrackerCallback,
+    final_summary,
+    generate,
+    pareto_front,
+    plot_pareto_front,
+    run_cli,
+)
+from ddp_core.cli import add_search_arguments, search_config_from_args
 from ddp_core.persistence import write_json_atomic
 from ddp_core.tabular import (
+    MacroOracle,
     NasBenchMacro,
     compare_with_random,
     key_of,
     macro_costs,
-    macro_search,
     macro_space,
-    parse_budgets,
 )
+from ddp_core.validation import argument_type
+from ddp_vision.accelerator import make_accelerator, tracker_config
+from ddp_vision.arguments import OneLineArgumentParser
+from ddp_vision.search_cli import apply_threads, check_resume, prepare_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BENCHMARK = REPO / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
@@ -40,16 +56,32 @@ class SlowDown:
         time.sleep(self.seconds)
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def budget_list(flag: str, integer: bool = False):
+    """argparse ``type=`` for comma-separated positive numbers (``40,60,80``); an empty string is none."""
+    one = argument_type(flag, integer=integer, minimum=0, exclusive_minimum=True)
+
+    def parse(text: str) -> list[float]:
+        return [one(part.strip()) for part in text.split(",") if part.strip()]
+
+    parse.__name__ = flag
+    return parse
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = OneLineArgumentParser(prog="tools/search_tabular.py", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", type=Path, default=DEFAULT_BENCHMARK, help="NAS-Bench-Macro JSON")
     add_search_arguments(parser)
-    parser.add_argument("--compare-seeds", type=int, default=20, help="seeds for the random-search comparison (0: skip)")
-    parser.add_argument("--compare-rounds", default="3,5,10", help="values of T to compare (comma-separated)")
-    parser.add_argument("--params-m", default="1.0,1.5,2.0", help="ENG parameter budgets (millions)")
-    parser.add_argument("--flops-m", default="40,60,80", help="ENG MAC budgets (millions)")
-    parser.add_argument("--quiet", action="store_true", help="no per-sample lines")
-    parser.add_argument("--sleep-per-sample", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--compare-seeds", type=argument_type("--compare-seeds", integer=True, minimum=0), default=20,
+                        help="seeds for the random-search comparison (0: skip)")
+    parser.add_argument("--compare-rounds", type=budget_list("--compare-rounds", integer=True), default="3,5,10",
+                        help="values of T to compare (comma-separated)")
+    parser.add_argument("--params-m", type=budget_list("--params-m"), default="1.0,1.5,2.0",
+                        help="ENG parameter budgets (millions)")
+    parser.add_argument("--flops-m", type=budget_list("--flops-m"), default="40,60,80", help="ENG MAC budgets (millions)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--sleep-per-sample", type=argument_type("--sleep-per-sample", minimum=0), default=0.0,
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -61,9 +93,13 @@ def scaled_costs() -> dict[str, CostTable]:
     }
 
 
-def main(argv: list[str]) -> int:
+def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    run_dir = run_directory(args, Path("runs/tabular"))
+    apply_threads(args.threads)
+    run_dir = prepare_run_dir(args, Path("runs") / f"tabular-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = search_config_from_args(args)
+    description = {"--benchmark": str(args.benchmark.expanduser().resolve())}
+    check_resume(run_dir, config, description)
     benchmark = NasBenchMacro(args.benchmark)
 
     def make_config(seed: int) -> SearchConfig:
@@ -71,19 +107,27 @@ def main(argv: list[str]) -> int:
         config.seed = seed
         return config
 
-    callbacks = [] if args.quiet else [ProgressPrinter()]
+    accelerator = make_accelerator("no", run_dir=run_dir, cpu=True, report_to=args.report_to)  # trackers only
+    callbacks: list = [TrackerCallback(accelerator.log)] + ([] if args.quiet else [ProgressBar("NAS-Bench-Macro")])
     if args.sleep_per_sample:
         callbacks.append(SlowDown(args.sleep_per_sample))
-    found = macro_search(benchmark, make_config(args.seed), run_dir=run_dir, callbacks=tuple(callbacks))
-    result = found["result"]
+    search = DDPSearch(macro_space(), MacroOracle(benchmark, seed=config.seed), config, run_dir=run_dir,
+                       callbacks=callbacks, description=description)
+    accelerator.init_trackers("search", config=tracker_config({**description, **config.signature()}))
+    if search.steps:
+        print(f"resuming {run_dir} at evaluation {search.steps} of {search.total_steps}", flush=True)
+    result = search.run()
+    accelerator.end_training()
+    key = key_of(result.architecture)
+    found = {"key": key, "described": result.describe(), "true_mean_acc": benchmark.entries[key].mean_acc,
+             "rank": benchmark.rank(key), "queries": result.steps}
     print(f"\nfound {found['key']}  {found['described']}")
     print(f"true mean test accuracy {found['true_mean_acc']:.3f}%  rank {found['rank']} of {benchmark.num_distinct} "
           f"distinct networks  ({found['queries']} queries; best in the space: {benchmark.best_key()} "
           f"{benchmark.entries[benchmark.best_key()].mean_acc:.3f}%)")
 
     costs = scaled_costs()
-    requests = [{"params_m": b} for b in parse_budgets(args.params_m)]
-    requests += [{"flops_m": b} for b in parse_budgets(args.flops_m)]
+    requests = [{"params_m": b} for b in args.params_m] + [{"flops_m": b} for b in args.flops_m]
     # The search prunes every layer down to one candidate, so ENG ranks the full space: pruned candidates
     # count with the θ they had when pruned.
     engs = generate(macro_space(), result.distribution, costs, requests, live_only=False) if requests else []
@@ -102,7 +146,7 @@ def main(argv: list[str]) -> int:
                       highlight=[a for a in engs if "flops_m" in a.budgets])
 
     report = {
-        "found": {k: v for k, v in found.items() if k != "result"},
+        "found": found,
         "eng": eng_rows,
         "pareto_flops": [r.to_dict() for r in front],
     }
@@ -112,7 +156,7 @@ def main(argv: list[str]) -> int:
               "of the pick; its rank among 3969 distinct networks):")
         print(f"  {'T':>3}{'queries':>9}  {'method':<14}{'mean acc %':>11}{'std':>7}{'mean rank':>11}"
               f"{'median rank':>13}{'DDP <= random':>15}")
-        for rounds in parse_budgets(args.compare_rounds):
+        for rounds in args.compare_rounds:
             def config_for(seed: int, rounds: int = int(rounds)) -> SearchConfig:
                 config = make_config(seed)
                 config.rounds_per_stage = rounds
@@ -128,9 +172,11 @@ def main(argv: list[str]) -> int:
                       f"{stats['acc']['std']:>7.3f}{stats['rank']['mean']:>11.1f}{stats['rank']['median']:>13.1f}"
                       f"{wins:>15}")
     write_json_atomic(run_dir / "report.json", report)
-    print(f"\nwrote {run_dir / 'report.json'}, {run_dir / 'theta_history.png'}, {run_dir / 'pareto_flops.png'}")
+    print()
+    print(final_summary(run_dir, result, f"python tools/generate.py {run_dir} --flops-m 40,60 --params-m 1.5",
+                        {"report": f"{run_dir / 'report.json'}, {run_dir / 'pareto_flops.png'}"}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_cli(main))

@@ -1,65 +1,66 @@
-"""End-to-end DARTS searches: the tool in-process, the generate dispatcher, and kill/resume exactness."""
+"""tools/search_darts.py end to end: the run directory, the CLI surface, resume rules, kill -9 exactness, safety."""
 
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
-import time
+import shutil
 
 import numpy as np
 import pytest
+import torch
+from vision_runs import SLACK, final_state, kill_after, records, timed_run, tool
 
+from ddp_core import run_cli
 from ddp_vision.darts.search import main
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TINY = ["--dataset", "synthetic", "--rounds-per-stage", "1", "--no-progress", "--threads", "1"]
-
-
-def final_theta(run_dir: pathlib.Path) -> np.ndarray:
-    return np.array(json.loads((run_dir / "state.json").read_text())["distribution"]["theta"])
+TINY = ["--dataset", "synthetic", "--rounds-per-stage", "1", "--quiet", "--threads", "1", "--budget", "none"]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
+    """One uninterrupted run as a process (TensorBoard on); its wall time sizes the timeouts of later runs."""
     run_dir = tmp_path_factory.mktemp("darts") / "run"
-    assert main([*TINY, "--run-dir", str(run_dir), "--budget", "none", "--budget", "nonparam_ops=3"]) == 0
-    return run_dir
+    done, seconds = timed_run(tool("search_darts.py", *TINY, "--budget", "nonparam_ops=3", "--run-dir", str(run_dir),
+                                   "--report-to", "tensorboard"), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir, seconds, done.stdout
 
 
-def test_search_writes_a_complete_run_directory(finished_run):
-    for name in ("space.json", "state.json", "summary.json", "theta_history.png", "cells.png", "genotype.txt",
-                 "genotype.json", "eng.json", "eng_cells_0.png", "eng_cells_1.png"):
-        assert (finished_run / name).is_file(), name
-    assert list((finished_run / "checkpoints").glob("step-*/supernet.pt"))
-    assert list(finished_run.rglob("events.out.tfevents.*")), "no TensorBoard events"
-    state = json.loads((finished_run / "state.json").read_text())
+def test_search_writes_the_shared_run_directory_layout(finished_run):
+    run_dir, _, stdout = finished_run
+    for name in ("space.json", "state.json", "records.jsonl", "summary.json", "theta_history.png", "cells.png",
+                 "genotype.txt", "genotype.json", "eng.json", "eng_cells_0.png", "eng_cells_1.png"):
+        assert (run_dir / name).is_file(), name
+    (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
+    assert (checkpoint / "supernet.safetensors").is_file() and (checkpoint / "rng-rank0.json").is_file()
+    assert not list(checkpoint.glob("*.pt")), "nothing pickled in a search checkpoint"
+    assert list((run_dir / "logs" / "search").rglob("events.out.tfevents.*")), "--report-to tensorboard logs"
+    state = final_state(run_dir)
     live = np.array(state["distribution"]["live"])
     assert state["counters"]["finished"] and np.all(live.sum(axis=1) == 2)  # one param + one nonparam left
-    report = json.loads((finished_run / "eng.json").read_text())
+    assert len(records(run_dir)) == state["records"] == state["counters"]["steps"] == 33
+    assert state["description"]["--learning-rate"] == 0.025 and state["description"]["--channels"] == 4
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] and summary["utility"] == "joint"  # the default preset
+    report = json.loads((run_dir / "eng.json").read_text())
     assert [a["budgets"] for a in report["answers"]] == [{}, {"nonparam_ops": 3.0}]
-    assert report["answers"][1]["costs"]["nonparam_ops"] <= 3
-    assert report["answers"][0]["genotype_text"] == report["derived"]["genotype_text"]
+    # the one progress bar is off (--quiet); the end names the run directory and the next command
+    assert f"run directory: {run_dir}" in stdout and f"next: python tools/generate.py {run_dir}" in stdout
 
 
 def test_generate_dispatcher_runs_the_darts_generator(finished_run):
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "generate.py"), str(finished_run), "--budget", "cell_height=1",
-         "--budget", "params_m=0.0001", "--no-draw"],
-        capture_output=True, text=True, timeout=120,
-    )
+    run_dir = finished_run[0]
+    out, _ = timed_run([*tool("generate.py", str(run_dir)), "--budget", "cell_height=1", "--budget",
+                        "params_m=0.0001", "--no-draw"], timeout=300)
     assert out.returncode == 0, out.stderr
     assert "ENG [cell_height <= 1]" in out.stdout and "smallest achievable params_m" in out.stdout
-    report = json.loads((finished_run / "eng.json").read_text())
+    report = json.loads((run_dir / "eng.json").read_text())
     assert report["answers"][0]["costs"]["cell_height"] == 1
 
 
 def test_generate_for_the_imagenet_network_respects_a_flops_budget(finished_run, capsys):
     from ddp_vision.darts.generate import cli
 
-    assert cli(finished_run, ["--network", "imagenet", "--budget", "flops_m=450", "--no-draw"]) == 0
-    report = json.loads((finished_run / "eng.json").read_text())
+    assert cli(finished_run[0], ["--network", "imagenet", "--budget", "flops_m=450", "--no-draw"]) == 0
+    report = json.loads((finished_run[0] / "eng.json").read_text())
     assert report["network"]["kind"] == "imagenet" and report["network"]["image_size"] == 224
     answer = report["answers"][0]
     assert answer["costs"]["flops_m"] <= 450 and answer["costs"]["params_m"] > 2.0
@@ -67,55 +68,125 @@ def test_generate_for_the_imagenet_network_respects_a_flops_budget(finished_run,
 
 
 def test_existing_run_dir_needs_resume(finished_run, capsys):
-    assert main([*TINY, "--run-dir", str(finished_run)]) == 2
-    assert "--resume" in capsys.readouterr().err
+    assert run_cli(main, [*TINY, "--run-dir", str(finished_run[0])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"--resume {finished_run[0]}" in err
+
+
+def test_resume_with_different_settings_is_one_error_naming_each_flag(finished_run, capsys):
+    argv = [*TINY, "--resume", str(finished_run[0]), "--learning-rate", "0.1", "--channels", "8", "--seed", "3"]
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    for text in ("--learning-rate: saved 0.025, now 0.1", "--channels: saved 4, now 8", "--seed: saved 0, now 3"):
+        assert text in err
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--learning-rate", "nan", "--learning-rate must be a finite number"),
+    ("--temperature", "inf", "--temperature must be a finite number"),
+    ("--steps-per-unit", "0", "--steps-per-unit must be >= 1"),
+    ("--val-fraction", "1", "--val-fraction must be > 0 and < 1"),
+    ("--momentum", "-0.1", "--momentum must be >= 0"),
+    ("--batch-size", "2.5", "--batch-size must be an integer"),
+])
+def test_bad_numbers_are_one_line_errors(flag, value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*TINY, flag, value])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.count("\n") == 0 and message in err, err
+
+
+def test_missing_data_dir_is_one_clear_error_line(tmp_path, capsys):
+    argv = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run")]
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "CIFAR-10 not found" in err and "Traceback" not in err
+
+
+def test_corrupt_state_json_is_one_clear_error_line(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.json").write_text('{"counters": {"steps": 3')  # cut by a full disk
+    assert run_cli(main, [*TINY, "--resume", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "state.json is not valid JSON" in err
+
+
+def test_read_only_run_dir_is_one_clear_error_line(tmp_path, read_only_directory):
+    parent = read_only_directory(tmp_path / "read-only")
+    done, _ = timed_run(read_only_directory.command(tool("search_darts.py", *TINY, "--run-dir", str(parent / "run"))),
+                        timeout=600)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and err.count("\n") == 0, err
+    assert "Permission denied" in err and "--run-dir" in err
+
+
+def test_read_only_file_system_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    original = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path)):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    assert run_cli(main, [*TINY, "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Read-only file system" in err and "writable --run-dir" in err
+
+
+class RunsCode:
+    """A pickle payload: unpickling it would create ``marker`` (it must never run)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("target", ["trainer_state.safetensors", "supernet.safetensors"])
+def test_crafted_pickle_in_a_checkpoint_fails_on_resume_and_never_runs(finished_run, tmp_path, target):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run[0], run_dir, ignore=shutil.ignore_patterns("logs"))
+    (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
+    marker = tmp_path / "pwned"
+    torch.save({"weights": RunsCode(marker)}, checkpoint / target)
+    torch.save(RunsCode(marker), checkpoint / "supernet.pt")  # a stray pickle beside it is never read either
+    done, _ = timed_run(tool("search_darts.py", *TINY, "--resume", str(run_dir)), timeout=600)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and err.count("\n") == 0, err
+    assert f"{target} is not a valid safetensors file" in err
+    assert not marker.exists()
+
+
+def test_a_diverging_search_stops_with_a_clear_error(tmp_path):
+    done, _ = timed_run(tool("search_darts.py", *TINY, "--run-dir", str(tmp_path / "run"), "--learning-rate", "1e30",
+                             "--grad-clip", "0", "--report-to", "none"), timeout=600)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and err.count("\n") == 0, err
+    assert "training diverged" in err and "--learning-rate" in err
+    assert final_state(tmp_path / "run")["counters"]["steps"] < 33  # stopped, no chance scores recorded to the end
 
 
 @pytest.mark.slow
-def test_killed_search_resumes_to_the_same_theta(tmp_path, finished_run):
+def test_killed_search_resumes_to_the_same_theta_and_records(tmp_path, finished_run):
+    reference, seconds, _ = finished_run
     run_dir = tmp_path / "killed"
-    command = [sys.executable, str(ROOT / "tools" / "search_darts.py"), *TINY, "--budget", "none"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([*command, "--run-dir", str(run_dir)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    steps = 0
-    while time.time() < deadline and process.poll() is None:
-        try:
-            steps = json.loads((run_dir / "state.json").read_text())["counters"]["steps"]
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            steps = 0
-        if steps >= 12:
-            break
-        time.sleep(0.05)
-    assert process.poll() is None, "the search ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    killed_at = json.loads((run_dir / "state.json").read_text())["counters"]["steps"]
-    assert 12 <= killed_at < 33
-    resumed = subprocess.run([*command, "--resume", str(run_dir)], env=env, capture_output=True, text=True,
-                             timeout=300)
+    command = tool("search_darts.py", *TINY, "--budget", "nonparam_ops=3", "--report-to", "none")
+    killed_at = kill_after([*command, "--run-dir", str(run_dir)], run_dir, at_step=12, limit=SLACK * seconds)
+    assert 12 <= killed_at < 33 and not final_state(run_dir)["counters"]["finished"]
+    resumed, _ = timed_run([*command, "--resume", str(run_dir)], timeout=SLACK * seconds)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    np.testing.assert_array_equal(final_theta(run_dir), final_theta(finished_run))
-
-
-@pytest.mark.slow
-def test_two_cpu_processes_under_accelerate_launch_finish_one_run(tmp_path):
-    run_dir = tmp_path / "two"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         str(ROOT / "tools" / "search_darts.py"), *TINY, "--run-dir", str(run_dir), "--budget", "none"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    state = json.loads((run_dir / "state.json").read_text())
-    assert state["counters"]["finished"] and state["counters"]["steps"] == 33
-    assert out.stdout.count("search: 33 architectures trained") == 1  # only the main process reports
-
-
-def test_missing_cifar10_is_one_clear_error_line(tmp_path, capsys):
-    assert main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run")]) == 2
-    err = capsys.readouterr().err
-    assert "CIFAR-10 not found" in err and "download=True" in err and "Traceback" not in err
+    assert f"resuming {run_dir} at evaluation {killed_at}" in resumed.stdout
+    a, b = final_state(reference), final_state(run_dir)
+    assert a["distribution"] == b["distribution"]  # θ, momentum, live masks: exactly equal
+    assert records(run_dir) == records(reference)
+    assert json.loads((run_dir / "eng.json").read_text())["answers"] == \
+        json.loads((reference / "eng.json").read_text())["answers"]
+    assert not (run_dir / "logs").exists()  # --report-to none

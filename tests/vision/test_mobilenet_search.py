@@ -1,82 +1,100 @@
-"""The search command line end to end on synthetic data: run, kill, resume to the same θ, then ENG."""
+"""tools/search_mobilenet.py end to end on synthetic data: run, kill -9, resume to the same θ and records, ENG."""
 
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
+from vision_runs import SLACK, final_state, kill_after, records, timed_run, tool
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-TINY = ["--dataset", "synthetic", "--resolution", "16", "--width-multiplier", "0.25", "--stage-depths",
+from ddp_core import run_cli
+from ddp_vision.mobilenet.search import main
+
+TINY = ["--dataset", "synthetic", "--image-size", "16", "--width-multiplier", "0.25", "--stage-depths",
         "1,1,1,1,2,1", "--rounds-per-stage", "1", "--steps-per-unit", "1", "--batch-size", "8",
-        "--eval-batch-size", "32", "--quiet", "--cpu"]
+        "--eval-batch-size", "32", "--quiet", "--cpu", "--threads", "1"]
 
 
-def search_command(run_dir: pathlib.Path, *extra: str) -> list[str]:
-    return [sys.executable, str(REPO / "tools/search_mobilenet.py"), "--run-dir", str(run_dir), *TINY, *extra]
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """An uninterrupted run as a process with TensorBoard logging; its wall time sizes later timeouts."""
+    run_dir = tmp_path_factory.mktemp("mobilenet") / "run"
+    done, seconds = timed_run(tool("search_mobilenet.py", *TINY, "--run-dir", str(run_dir), "--report-to",
+                                   "tensorboard"), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir, seconds, done.stdout
 
 
-def environment() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+def test_run_directory_layout_and_the_final_summary(finished_run):
+    run_dir, _, stdout = finished_run
+    for name in ("space.json", "state.json", "records.jsonl", "summary.json", "theta_history.png", "result.json"):
+        assert (run_dir / name).is_file(), name
+    (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
+    assert (checkpoint / "supernet.safetensors").is_file() and not list(checkpoint.glob("*.pt"))
+    assert list((run_dir / "logs" / "search").rglob("events.out.tfevents.*"))
+    assert f"run directory: {run_dir}" in stdout and f"next: python tools/generate.py {run_dir} --flops" in stdout
+    result = json.loads((run_dir / "result.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert result["architecture"] == summary["architecture"] and result["flops_m"] > 0
 
 
-def final_state(run_dir: pathlib.Path) -> dict:
-    return json.loads((run_dir / "state.json").read_text())
+def test_min_live_keeps_candidates_and_eng_chooses_among_them(finished_run):
+    run_dir, _, stdout = finished_run
+    state = final_state(run_dir)
+    live = np.array(state["distribution"]["live"])
+    assert state["counters"]["finished"] and state["description"]["--min-live"] == 2
+    assert live.sum(axis=1).tolist() == [2] * 7  # pruning stopped at two live candidates per block
+    from ddp_vision.mobilenet.generate import cli
+
+    command = stdout.split(f"next: python tools/generate.py {run_dir} ")[1].split()
+    assert command[0] == "--flops"
+    out = run_dir / "generated"
+    assert cli(run_dir, [*command, "--output-dir", str(out)]) == 0
+    report = json.loads((out / "eng.json").read_text())
+    assert not report["full_space"] and len(report["answers"]) == 3
+    space = json.loads((run_dir / "space.json").read_text())
+    for answer in report["answers"]:
+        assert all(live[e, k] for e, k in enumerate(answer["architecture"]))  # inside the searched distribution
+        assert answer["costs"]["flops_m"] <= answer["budgets"]["flops_m"]
+    assert space["min_live"] == 2
+
+
+def test_resume_with_different_settings_names_each_flag(finished_run, capsys):
+    argv = [*TINY, "--resume", str(finished_run[0]), "--min-live", "3", "--stage-depths", "1,1,1,1,1,1",
+            "--learning-rate", "0.1"]
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    for text in ("--min-live: saved 2, now 3", "--stage-depths: saved [1, 1, 1, 1, 2, 1], now [1, 1, 1, 1, 1, 1]",
+                 "--learning-rate: saved 0.025, now 0.1"):
+        assert text in err
 
 
 @pytest.mark.slow
-def test_killed_search_resumes_to_the_same_theta(tmp_path):
-    reference = tmp_path / "reference"
-    subprocess.run(search_command(reference), check=True, env=environment(), capture_output=True, timeout=300)
-    interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(search_command(interrupted), env=environment(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            state = interrupted / "state.json"
-            if state.exists() and json.loads(state.read_text())["counters"]["steps"] >= 6:
-                break
-            if process.poll() is not None:
-                pytest.fail("the search finished before it could be interrupted; make it longer")
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    killed_at = final_state(interrupted)["counters"]["steps"]
-    assert 0 < killed_at < final_state(reference)["counters"]["steps"]
-    resumed = subprocess.run(search_command(interrupted), env=environment(), capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming {interrupted} at sample" in resumed.stdout
-    a, b = final_state(reference), final_state(interrupted)
+def test_killed_search_resumes_to_the_same_theta_and_records(tmp_path, finished_run):
+    reference, seconds, _ = finished_run
+    run_dir = tmp_path / "killed"
+    command = tool("search_mobilenet.py", *TINY, "--report-to", "none")
+    killed_at = kill_after([*command, "--run-dir", str(run_dir)], run_dir, at_step=6, limit=SLACK * seconds)
+    assert 6 <= killed_at < final_state(reference)["counters"]["steps"]
+    resumed, _ = timed_run([*command, "--resume", str(run_dir)], timeout=SLACK * seconds)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {run_dir} at evaluation {killed_at}" in resumed.stdout
+    a, b = final_state(reference), final_state(run_dir)
     assert a["counters"]["finished"] and b["counters"]["finished"]
-    np.testing.assert_array_equal(np.array(a["distribution"]["theta"]), np.array(b["distribution"]["theta"]))
-    assert [r for r in a["record"]["records"]] == [r for r in b["record"]["records"]]
-    result = json.loads((interrupted / "result.json").read_text())
-    assert len(result["architecture"]) == 7 and result["flops_m"] > 0
-    # ENG on the finished run through the shared dispatcher's entry point
-    from ddp_vision.mobilenet.generate import cli
-
-    assert cli(interrupted, ["--flops", "100", "--full-space"]) == 0
-    assert (interrupted / "generated" / "pareto_flops_m.png").exists()
+    assert a["distribution"] == b["distribution"]  # θ, momentum, live masks: exactly equal
+    assert records(run_dir) == records(reference)
+    assert json.loads((run_dir / "result.json").read_text()) == json.loads((reference / "result.json").read_text())
+    assert not (run_dir / "logs").exists()  # --report-to none
 
 
 def test_nas_bench_macro_search_runs_and_reports_its_benchmark_row(tmp_path):
     run_dir = tmp_path / "macro"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "tools/search_mobilenet.py"), "--space", "nas-bench-macro", "--run-dir",
-         str(run_dir), "--dataset", "synthetic", "--resolution", "32", "--rounds-per-stage", "1",
-         "--steps-per-unit", "1", "--batch-size", "8", "--eval-batch-size", "32", "--quiet", "--cpu"],
-        env=environment(), capture_output=True, text=True, timeout=300,
-    )
+    done, _ = timed_run(tool("search_mobilenet.py", "--space", "nas-bench-macro", "--run-dir", str(run_dir),
+                             "--dataset", "synthetic", "--image-size", "32", "--rounds-per-stage", "1",
+                             "--steps-per-unit", "1", "--batch-size", "8", "--eval-batch-size", "32", "--quiet",
+                             "--cpu", "--report-to", "none"), timeout=900)
     assert done.returncode == 0, done.stderr
     space = json.loads((run_dir / "space.json").read_text())
     assert space["metadata"]["kind"] == "nas-bench-macro" and len(space["decisions"]) == 8
@@ -84,11 +102,22 @@ def test_nas_bench_macro_search_runs_and_reports_its_benchmark_row(tmp_path):
     assert set(result["candidates"]) <= {"identity", "mb3_e3", "mb5_e6"}
     # synthetic data has 4 classes, so the CIFAR-10 benchmark row is not looked up
     assert "nas_bench_macro" not in result
+    assert not (run_dir / "logs").exists()
 
 
-def test_search_reports_missing_data_dir(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "tools/search_mobilenet.py"), "--run-dir", str(tmp_path / "x")],
-        env=environment(), capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2 and "--data-dir" in done.stderr
+@pytest.mark.parametrize("argv, message", [
+    ([], "--dataset image_folder needs --data-dir"),
+    (["--dataset", "image_folder", "--data-dir", "/nonexistent/imagenet"], "no training folder"),
+    (["--dataset", "synthetic", "--flops", "1"], "unrecognized arguments: --flops 1"),
+    (["--dataset", "synthetic", "--width-multiplier", "nan"], "--width-multiplier must be a finite number"),
+    (["--dataset", "synthetic", "--min-live", "0"], "--min-live must be >= 1"),
+    (["--dataset", "synthetic", "--stage-depths", "4,0"], "--stage-depths needs at least one block per stage"),
+])
+def test_bad_input_is_one_error_line(tmp_path, argv, message, capsys):
+    try:
+        status = run_cli(main, ["--run-dir", str(tmp_path / "x"), *argv])
+    except SystemExit as stop:  # argparse's own exit, with our one-line message
+        status = stop.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.count("\n") == 0 and message in err, err
+    assert not (tmp_path / "x").exists()  # nothing written

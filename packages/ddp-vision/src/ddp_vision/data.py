@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 __all__ = [
-    "DATASET_NAMES", "Augmentation", "BatchStream", "ImageSplits", "TensorImageDataset", "augment_batch",
-    "cutout_batch", "load_cifar10_splits", "load_digits_splits", "load_image_folder_splits", "load_splits",
-    "split_indices", "synthetic_splits",
+    "DATASET_NAMES", "DEFAULT_IMAGE_SIZES", "Augmentation", "BatchStream", "ImageSplits", "TensorImageDataset",
+    "augment_batch", "cutout_batch", "load_cifar10_splits", "load_digits_splits", "load_image_folder_splits",
+    "load_splits", "resolve_image_size", "split_indices", "synthetic_splits",
 ]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -260,13 +260,29 @@ def synthetic_splits(num_classes: int = 4, image_size: int = 8, in_channels: int
 
 
 DATASET_NAMES: Sequence[str] = ("digits", "cifar10", "image_folder", "synthetic")
+# image side each dataset is read at when none is asked for (CIFAR-10 is always 32)
+DEFAULT_IMAGE_SIZES = {"digits": 16, "cifar10": 32, "image_folder": 224, "synthetic": 8}
+
+
+def resolve_image_size(name: str, image_size: int | None) -> int:
+    """The image side ``load_splits(name, image_size=...)`` will use, checked without loading anything."""
+    if name not in DEFAULT_IMAGE_SIZES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    if image_size is None:
+        return DEFAULT_IMAGE_SIZES[name]
+    if name == "cifar10" and image_size != 32:
+        raise ValueError(f"--image-size {image_size}: CIFAR-10 images are read at 32x32; drop the flag")
+    if name == "digits" and image_size < 8:
+        raise ValueError(f"--image-size {image_size}: digits are 8x8, so the size must be >= 8")
+    return int(image_size)
 
 
 def load_splits(name: str, data_dir: str | pathlib.Path | None = None, image_size: int | None = None,
                 val_fraction: float = 0.5, seed: int = 0) -> ImageSplits:
     """Build the splits of a dataset by name (``digits``, ``cifar10``, ``image_folder``, ``synthetic``)."""
+    image_size = resolve_image_size(name, image_size)
     if name == "digits":
-        return load_digits_splits(image_size=image_size or 16, val_fraction=val_fraction, seed=seed)
+        return load_digits_splits(image_size=image_size, val_fraction=val_fraction, seed=seed)
     if name == "cifar10":
         if data_dir is None:
             raise ValueError("cifar10 needs --data-dir: the folder that holds cifar-10-batches-py")
@@ -274,9 +290,9 @@ def load_splits(name: str, data_dir: str | pathlib.Path | None = None, image_siz
     if name == "image_folder":
         if data_dir is None:
             raise ValueError("image_folder needs --data-dir: a folder with train/<class>/ and val/<class>/")
-        return load_image_folder_splits(data_dir, image_size=image_size or 224, val_fraction=val_fraction, seed=seed)
+        return load_image_folder_splits(data_dir, image_size=image_size, val_fraction=val_fraction, seed=seed)
     if name == "synthetic":
-        return synthetic_splits(image_size=image_size or 8, val_fraction=val_fraction, seed=seed)
+        return synthetic_splits(image_size=image_size, val_fraction=val_fraction, seed=seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
 
 

@@ -1,7 +1,7 @@
 """DDPNAS search over a layer-wise space (MobileNet/ProxylessNAS or NAS-Bench-Macro): the search command line.
 
 ``tools/search_mobilenet.py`` calls :func:`main`. A run directory holds everything (ddp-core's state, the
-supernet checkpoint, TensorBoard logs); running the same command again resumes where it stopped.
+supernet checkpoint, tracker logs under ``logs/``); ``--resume RUN_DIR`` with the same flags continues it.
 """
 
 from __future__ import annotations
@@ -9,26 +9,47 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
-from ddp_core import (
-    DDPSearch,
-    ProgressPrinter,
-    add_search_arguments,
-    run_directory,
-    search_config_from_args,
-    stage_schedule,
-)
-from ddp_vision.data import DATASET_NAMES, ImageSplits, load_splits
+from ddp_core import CategoricalDistribution, add_search_arguments, search_config_from_args
+from ddp_core.validation import argument_type
+from ddp_vision.arguments import OneLineArgumentParser
+from ddp_vision.data import ImageSplits, load_splits, resolve_image_size
 from ddp_vision.macro.space import MacroSpaceConfig, macro_space
 from ddp_vision.mobilenet.space import LayerwiseSpace, MobileNetSpaceConfig, mobilenet_space
 from ddp_vision.mobilenet.supernet import LayerwiseSupernet
-from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig, make_accelerator
+from ddp_vision.search_cli import (
+    add_supernet_arguments,
+    apply_threads,
+    check_resume,
+    make_search_accelerator,
+    prepare_run_dir,
+    print_summary,
+    run_supernet_search,
+    supernet_description,
+    total_units,
+)
+from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingConfig
 
 SPACES = ("mobilenet", "nas-bench-macro")
+# live candidates kept per decision: ENG then chooses inside the searched distribution (MOBILENET.md measures it)
+DEFAULT_MIN_LIVE = 2
+
+
+def stage_depths(text: str) -> tuple[int, ...]:
+    """``4,4,4,4,4,1``: blocks per stage, each a positive integer."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--stage-depths must be comma-separated integers such as 4,4,4,4,4,1, "
+                                         f"got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"--stage-depths needs at least one block per stage, got {text!r}")
+    return values
 
 
 def build_space(args: argparse.Namespace, splits: ImageSplits) -> LayerwiseSpace:
@@ -41,86 +62,88 @@ def build_space(args: argparse.Namespace, splits: ImageSplits) -> LayerwiseSpace
         in_channels=splits.in_channels, dropout=args.dropout,
     )
     if args.stage_depths:
-        options["stage_depths"] = tuple(int(v) for v in args.stage_depths.split(","))
+        options["stage_depths"] = args.stage_depths
     return mobilenet_space(MobileNetSpaceConfig(**options))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
+        prog="tools/search_mobilenet.py",
         description="DDPNAS search over the MobileNet layer-wise space or NAS-Bench-Macro (resumable).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--space", choices=SPACES, default="mobilenet")
-    parser.add_argument("--dataset", choices=DATASET_NAMES, default=None,
-                        help="default: image_folder (mobilenet) or cifar10 (nas-bench-macro)")
-    parser.add_argument("--data-dir", type=pathlib.Path, help="ImageNet-style folder (train/, val/) or CIFAR-10 root")
-    parser.add_argument("--resolution", type=int, default=None, help="input size (default: 224 image folders, 32 CIFAR)")
-    parser.add_argument("--width-multiplier", type=float, default=1.0)
-    parser.add_argument("--stage-depths", default=None, help="blocks per stage, e.g. 4,4,4,4,4,1 (the paper's)")
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--val-fraction", type=float, default=0.5, help="part of the training set held out to score")
-    # defaults: the paper's search settings, used for CIFAR-10 and, unchanged, for the ImageNet layer-wise search
-    training = parser.add_argument_group("supernet training (paper defaults)")
-    training.add_argument("--batch-size", type=int, default=512, help="global batch across processes")
-    training.add_argument("--eval-batch-size", type=int, default=1024)
-    training.add_argument("--lr", type=float, default=0.025, help="cosine-annealed over the whole search")
-    training.add_argument("--min-lr", type=float, default=0.0)
-    training.add_argument("--weight-decay", type=float, default=3e-4)
-    training.add_argument("--steps-per-unit", type=int, default=None, help="batches per sample (default: one epoch)")
-    training.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    training.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is visible")
-    add_search_arguments(parser, "DDPNAS (a --run-dir that holds a search is resumed; default runs/<space>)")
-    parser.add_argument("--quiet", action="store_true", help="no per-sample lines or progress bars")
+    add_supernet_arguments(parser, dataset=None, batch_size=512, min_learning_rate=0.0)
+    parser.set_defaults(dataset=None)  # image_folder for mobilenet, cifar10 for nas-bench-macro
+    space = parser.add_argument_group("space")
+    space.add_argument("--width-multiplier", type=argument_type("--width-multiplier", minimum=0, exclusive_minimum=True),
+                       default=1.0)
+    space.add_argument("--stage-depths", type=stage_depths, default=None,
+                       help="blocks per stage, e.g. 4,4,4,4,4,1 (the paper's)")
+    space.add_argument("--dropout", type=argument_type("--dropout", minimum=0, maximum=1, exclusive_maximum=True),
+                       default=0.0)
+    space.add_argument("--min-live", type=argument_type("--min-live", integer=True, minimum=1),
+                       default=DEFAULT_MIN_LIVE,
+                       help="pruning stops at this many live candidates per block, so ENG chooses inside the "
+                            "searched distribution (1: prune to a single network, as the paper)")
+    add_search_arguments(parser, "DDPNAS (ddp-core)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run (or resume) a search; returns the exit status."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run (or resume) a search; returns the exit status (expected failures raise, for ``run_cli``)."""
     args = build_parser().parse_args(argv)
-    args.run_dir = run_directory(args, pathlib.Path("runs") / args.space)
-    dataset = args.dataset or ("cifar10" if args.space == "nas-bench-macro" else "image_folder")
-    if dataset in ("image_folder", "cifar10") and args.data_dir is None:
-        print(f"error: --dataset {dataset} needs --data-dir (or use --dataset synthetic/digits to try it out)",
-              file=sys.stderr)
-        return 2
-    try:
-        splits = load_splits(dataset, args.data_dir, image_size=args.resolution, val_fraction=args.val_fraction,
-                             seed=args.seed)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    layerwise = build_space(args, splits)
-    space = layerwise.search_space()
-    space.metadata["dataset"] = {"name": splits.name, "num_classes": splits.num_classes,
-                                 "image_size": splits.image_size}
+    apply_threads(args.threads)
+    args.dataset = args.dataset or ("cifar10" if args.space == "nas-bench-macro" else "image_folder")
+    if args.dataset in ("image_folder", "cifar10") and args.data_dir is None:
+        raise ValueError(f"--dataset {args.dataset} needs --data-dir (or use --dataset synthetic/digits to try it out)")
+    run_dir = prepare_run_dir(args, pathlib.Path("runs") / args.space)
     config = search_config_from_args(args)
-    total_units = config.rounds_per_stage * sum(stage_schedule(space, config.prune, config.stages))
+    image_size = resolve_image_size(args.dataset, args.image_size)
+    workers = args.workers if args.workers is not None else (8 if args.dataset == "image_folder" else 0)
+    description = {**supernet_description(args, image_size, args.batch_size, workers), "--space": args.space,
+                   "--width-multiplier": args.width_multiplier, "--dropout": args.dropout,
+                   "--stage-depths": None if args.stage_depths is None else list(args.stage_depths),
+                   "--min-live": args.min_live}
+    check_resume(run_dir, config, description)
+    accelerator = make_search_accelerator(args, run_dir)
+    splits = load_splits(args.dataset, args.data_dir, image_size=image_size, val_fraction=args.val_fraction,
+                         seed=args.seed)
+    layerwise = build_space(args, splits)
+    space = layerwise.search_space(min_live=args.min_live)
     training = SupernetTrainingConfig(
-        learning_rate=args.lr, min_learning_rate=args.min_lr, momentum=0.9, weight_decay=args.weight_decay,
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, steps_per_unit=args.steps_per_unit,
-        total_units=total_units, grad_clip_norm=5.0, seed=args.seed,
+        learning_rate=args.learning_rate, min_learning_rate=args.min_learning_rate, momentum=args.momentum,
+        weight_decay=args.weight_decay, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+        steps_per_unit=args.steps_per_unit, total_units=total_units(space, config), grad_clip_norm=args.grad_clip,
+        num_workers=workers, seed=args.seed,
     )
+    space.metadata["dataset"] = {"name": splits.name, "num_classes": splits.num_classes,
+                                 "image_size": splits.image_size, "mean": list(splits.mean), "std": list(splits.std)}
     space.metadata["training"] = training.to_dict()
-    accelerator = make_accelerator(args.mixed_precision, log_dir=args.run_dir / "logs", cpu=args.cpu)
-    accelerator.init_trackers("search", config={"space": args.space, "dataset": splits.name})
-    torch.manual_seed(args.seed)  # the same initial supernet in every process and on every resume
-    supernet = LayerwiseSupernet(layerwise)
-    evaluator = SupernetEvaluator(supernet, splits, training, accelerator, progress=not args.quiet)
-    callbacks = [] if args.quiet or not accelerator.is_main_process else [ProgressPrinter()]
-    try:
-        search = DDPSearch(space, evaluator, config, run_dir=args.run_dir, callbacks=callbacks,
-                           writes=accelerator.is_main_process)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if accelerator.is_main_process and search.steps:
-        print(f"resuming {args.run_dir} at sample {search.steps}/{search.total_steps}")
-    result = search.run()
-    accelerator.end_training()
-    if accelerator.is_main_process:
-        records = [(r.architecture, r.score) for r in result.record.records]
-        report_result(args.run_dir, layerwise, result.architecture, records, dataset=splits.name)
+
+    def make_evaluator(accelerator) -> SupernetEvaluator:
+        torch.manual_seed(args.seed)  # the same initial supernet in every process and on every resume
+        return SupernetEvaluator(LayerwiseSupernet(layerwise), splits, training, accelerator)
+
+    run = run_supernet_search(args, run_dir, space, config, make_evaluator, description, accelerator,
+                              title=f"{args.space} search")
+    if run is None:
+        return 0
+    records = [(r.architecture, r.score) for r in run.result.record.records]
+    report_result(run_dir, layerwise, run.result.architecture, records, dataset=splits.name, quiet=True)
+    budgets = suggested_flops_budgets(layerwise, run.result.distribution)
+    print_summary(run, f"python tools/generate.py {run_dir} --flops {budgets}",
+                  {"answer's costs": "result.json"})
     return 0
+
+
+def suggested_flops_budgets(layerwise: LayerwiseSpace, distribution: CategoricalDistribution) -> str:
+    """Three MAC budgets (millions) spread over what the live candidates can cost: a ready ENG command."""
+    flops = layerwise.cost_tables()["flops_m"]
+    live = distribution.live
+    low = flops.fixed + sum(float(np.min(row[live[e, : len(row)]])) for e, row in enumerate(flops.per_candidate))
+    high = flops.fixed + sum(float(np.max(row[live[e, : len(row)]])) for e, row in enumerate(flops.per_candidate))
+    return ",".join(f"{low + f * (high - low):.4g}" for f in (0.75, 0.5, 0.25))
 
 
 def report_result(
@@ -129,8 +152,9 @@ def report_result(
     architecture: tuple[int, ...],
     records: list[tuple[tuple[int, ...], float]] = (),
     dataset: str = "cifar10",
+    quiet: bool = False,
 ) -> None:
-    """Print the most likely architecture and write ``result.json`` with its costs.
+    """Write ``result.json`` with the answer's candidates and costs (and print it unless ``quiet``).
 
     For NAS-Bench-Macro searched on CIFAR-10 (10 classes, 32 px) it adds the benchmark's row of the answer and
     Kendall's tau between the supernet scores recorded during the search and the benchmark's accuracies.
@@ -138,7 +162,7 @@ def report_result(
     from ddp_core import write_json_atomic
     from ddp_vision.mobilenet.costs import network_cost
 
-    config = layerwise.network_config(architecture, name="ddpnas_argmax")
+    config = layerwise.network_config(architecture, name="ddpnas_answer")
     cost = network_cost(config)
     report: dict[str, Any] = {"architecture": list(architecture), "candidates": config.extra["candidates"],
                               "flops_m": cost.flops_m, "params_m": cost.params_m, "network": config.to_dict()}
@@ -160,5 +184,5 @@ def report_result(
                 report["nas_bench_macro"]["supernet_rank_correlation"] = table.rank_correlation(
                     [a for a, _ in records], [s for _, s in records])
     write_json_atomic(run_dir / "result.json", report)
-    print(json.dumps({k: v for k, v in report.items() if k != "network"}, indent=1))
-    print(f"ENG: python tools/generate.py {run_dir} --flops <budgets in M MACs>")
+    if not quiet:
+        print(json.dumps({k: v for k, v in report.items() if k != "network"}, indent=1))

@@ -131,15 +131,19 @@ class LayerwiseSpace:
     def metadata(self) -> dict[str, Any]:
         return {"kind": self.kind, "generator": MOBILENET_GENERATOR, "config": dict(self.options)}
 
-    def search_space(self) -> SearchSpace:
-        """The ddp-core view: one decision per searchable block, candidates by name."""
+    def search_space(self, min_live: int = 1) -> SearchSpace:
+        """The ddp-core view: one decision per searchable block, candidates by name.
+
+        ``min_live``: pruning stops at this many live candidates per decision, so ENG still chooses among
+        searched candidates under a budget (``generate(..., live_only=True)``).
+        """
         from ddp_core import Decision, SearchSpace
 
         decisions = [
             Decision(name, [candidate for candidate, _ in row])
             for name, row in zip(self.decision_names(), self.choices, strict=True)
         ]
-        return SearchSpace(decisions, metadata=self.metadata())
+        return SearchSpace(decisions, metadata=self.metadata(), min_live=min_live)
 
 
 @dataclass(frozen=True)
