@@ -9,49 +9,56 @@ Then: ``python tools/generate.py runs/x --latency-ms 10,15 --latency-table runs/
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import random
 import sys
+from collections.abc import Sequence
 
-import torch
-
-from ddp_core import SearchSpace
+from ddp_core import SearchSpace, run_cli
+from ddp_vision.arguments import OneLineArgumentParser, number, positive_int
 from ddp_vision.mobilenet.latency import check_latency_table, measure_latency_table, save_latency_table
 from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space, space_from_metadata
+from ddp_vision.search_cli import apply_threads
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(prog="tools/measure_latency.py", description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=pathlib.Path, help="take the space from RUN_DIR/space.json")
-    parser.add_argument("--resolution", type=int, default=224, help="without --run-dir: the space's input size")
-    parser.add_argument("--width-multiplier", type=float, default=1.0, help="without --run-dir")
-    parser.add_argument("--num-classes", type=int, default=1000, help="without --run-dir")
+    parser.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
+                        default=224, help="without --run-dir: the space's input size")
+    parser.add_argument("--width-multiplier", type=number("--width-multiplier", minimum=0, exclusive_minimum=True),
+                        default=1.0, help="without --run-dir")
+    parser.add_argument("--num-classes", type=positive_int("--num-classes"), default=1000, help="without --run-dir")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=50, help="timed runs per block (median reported)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs before timing")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    parser.add_argument("--check", type=int, default=3, help="random whole networks to time against the table")
+    parser.add_argument("--batch", type=positive_int("--batch"), default=1)
+    parser.add_argument("--repeats", type=positive_int("--repeats"), default=50,
+                        help="timed runs per block (median reported)")
+    parser.add_argument("--warmup", type=number("--warmup", integer=True, minimum=0), default=10,
+                        help="untimed runs before timing")
+    parser.add_argument("--threads", type=positive_int("--threads"), default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--check", type=number("--check", integer=True, minimum=0), default=3,
+                        help="random whole networks to time against the table")
     parser.add_argument("--output", type=pathlib.Path, default=None)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    parser.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    apply_threads(args.threads)
     if args.run_dir is not None:
         path = args.run_dir / "space.json"
         if not path.is_file():
-            print(f"error: {path} does not exist; run a search first or omit --run-dir", file=sys.stderr)
-            return 2
+            raise FileNotFoundError(f"{path} does not exist; run a search first or omit --run-dir")
         space = space_from_metadata(SearchSpace.from_dict(json.loads(path.read_text())).metadata)
     else:
-        space = mobilenet_space(MobileNetSpaceConfig(num_classes=args.num_classes, resolution=args.resolution,
+        space = mobilenet_space(MobileNetSpaceConfig(num_classes=args.num_classes, resolution=args.image_size,
                                                      width_multiplier=args.width_multiplier))
     try:
         table = measure_latency_table(space, args.device, args.batch, args.repeats, args.warmup)
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except RuntimeError as error:  # e.g. --device cuda without a GPU
+        raise ValueError(str(error)) from None
     rng = random.Random(0)
     archs = [[rng.randrange(len(row)) for row in space.choices] for _ in range(args.check)]
     table["check"] = check_latency_table(space, table, archs, args.repeats, args.warmup)
@@ -64,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+from ddp_core import run_cli
+from ddp_vision.artifacts import load_network, read_artifact
 from ddp_vision.darts.genotypes import PUBLISHED_GENOTYPES, format_genotype, genotype_to_dict
 from ddp_vision.darts.training import load_genotype, main
 from ddp_vision.registry import create_model
@@ -20,19 +22,40 @@ def test_load_genotype_from_name_text_json_file_and_run_dir(tmp_path):
         load_genotype(str(tmp_path / "empty"))
 
 
-def test_training_smoke_run_writes_metrics_model_and_resumes(tmp_path):
+ARGV = ["--genotype", "DARTS_V2", "--dataset", "synthetic", "--epochs", "2", "--channels", "4", "--layers", "3",
+        "--cutout", "2", "--quiet", "--threads", "1", "--report-to", "none"]
+
+
+def test_training_writes_a_safetensors_network_with_its_config_and_resumes(tmp_path, capsys):
     out = tmp_path / "train"
-    argv = ["--genotype", "DARTS_V2", "--dataset", "synthetic", "--epochs", "2", "--channels", "4", "--layers", "3",
-            "--cutout", "2", "--output-dir", str(out), "--no-progress", "--threads", "1"]
-    assert main(argv) == 0
+    assert main([*ARGV, "--output-dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
     assert 0.0 <= metrics["final_test_accuracy"] <= 1.0 and metrics["params_m"] > 0
     assert (out / "training_curves.png").stat().st_size > 0
-    saved = torch.load(out / "model.pt", weights_only=False)
-    network = create_model("ddpnas_darts_cifar", genotype=saved["genotype"], channels=4, layers=3, num_classes=4,
-                           auxiliary=True)
-    network.load_state_dict(saved["model"])
-    # resuming a finished run trains nothing more and keeps the history
-    assert main(["--resume", str(out)]) == 0
+    assert not (out / "model.pt").exists() and not (out / "logs").exists()
+    artifact = read_artifact(out)
+    assert artifact.model == "ddpnas_darts_cifar" and artifact.input_size == (3, 8, 8)
+    assert artifact.mean == (0.5, 0.5, 0.5) and artifact.std == (0.3, 0.3, 0.3) and artifact.num_classes == 4
+    assert artifact.architecture["genotype"] == format_genotype(PUBLISHED_GENOTYPES["DARTS_V2"])
+    network, _ = load_network(out)  # through the registry, weights from safetensors (auxiliary head dropped)
+    same = create_model("ddpnas_darts_cifar", **artifact.arguments)
+    same.load_state_dict(network.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(network(x), same.eval()(x))
+    # resuming a finished run with the same flags trains nothing more and keeps the history
+    assert run_cli(main, [*ARGV, "--resume", str(out)]) == 0
     assert len(json.loads((out / "metrics.json").read_text())["history"]) == 2
+    capsys.readouterr()
+    # other settings on resume: one error naming the flag; a fresh start on the same directory needs --resume
+    assert run_cli(main, [*ARGV, "--resume", str(out), "--learning-rate", "0.5"]) == 2
+    assert "--learning-rate: saved 0.025, now 0.5" in capsys.readouterr().err
+    assert run_cli(main, [*ARGV, "--output-dir", str(out)]) == 2
+    assert f"--resume {out}" in capsys.readouterr().err
+
+
+def test_bad_training_flags_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*ARGV, "--drop-path", "nan"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.count("\n") == 0 and "--drop-path must be a finite number" in err

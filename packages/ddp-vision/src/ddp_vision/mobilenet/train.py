@@ -1,29 +1,37 @@
 """Train a generated network from its JSON config (the paper's ImageNet recipe as defaults), resumably.
 
 Everything runs through ``accelerate`` (CPU, one GPU, several GPUs with ``accelerate launch``); the output
-directory holds ``network.json``, ``checkpoint.pt`` (model, optimiser, schedule, data order, RNG; rewritten
-atomically every epoch, so re-running the command resumes), ``metrics.json`` and the final ``model.pt``.
+directory holds ``checkpoint.pt`` (model, optimiser, schedule, data order, RNG; rewritten atomically every
+epoch and read back with ``weights_only=True``), ``metrics.json`` and, at the end, the network as
+``model.safetensors`` + ``config.json`` (:mod:`ddp_vision.artifacts`: input size, mean/std, architecture).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
-import random
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ddp_core import write_json_atomic
+from ddp_core import RunDirectoryError, write_json_atomic
+from ddp_core.rundir import describe_mismatch
+from ddp_vision.artifacts import NetworkArtifact, load_network, save_network
+from ddp_vision.checkpoints import load_state, rng_state, save_state, set_rng_state
 from ddp_vision.data import BatchStream, ImageSplits
 from ddp_vision.mobilenet.config import NetworkConfig
 from ddp_vision.mobilenet.network import LayerwiseMobileNet
-from ddp_vision.supernet_evaluator import atomic_torch_save
+from ddp_vision.supernet_evaluator import TrainingDiverged
+
+# recipe field -> the flag of tools/train_mobilenet.py that sets it (for resume errors)
+RECIPE_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "eval_batch_size": "--batch-size",
+                "learning_rate": "--learning-rate", "momentum": "--momentum", "weight_decay": "--weight-decay",
+                "label_smoothing": "--label-smoothing", "steps_per_epoch": "--steps-per-epoch", "seed": "--seed"}
 
 
 @dataclass(frozen=True)
@@ -79,15 +87,13 @@ def train_network(
     ``stop_after_epoch`` ends this call after that epoch (checkpoint written), for time-limited jobs: the same
     call without it continues the run exactly.
     """
-    from ddp_vision.supernet_evaluator import make_accelerator
+    from ddp_vision.accelerator import make_accelerator
 
-    accelerator = accelerator or make_accelerator(log_dir=output_dir / "logs")
+    accelerator = accelerator or make_accelerator()
     evaluation = splits.test if splits.test is not None else splits.val
     if evaluation is None:
         raise ValueError("no split to evaluate on: the dataset has no test split and nothing was held out")
     output_dir.mkdir(parents=True, exist_ok=True)
-    if accelerator.is_main_process:
-        config.save(output_dir / "network.json")
     torch.manual_seed(recipe.seed)
     model = LayerwiseMobileNet(config)
     optimizer = torch.optim.SGD(_parameter_groups(model, recipe.weight_decay), lr=recipe.learning_rate,
@@ -108,16 +114,18 @@ def train_network(
     start_epoch = 0
     checkpoint = output_dir / "checkpoint.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["recipe"] != dataclasses.asdict(recipe) or state["network"] != config.to_dict():
-            raise ValueError(f"{checkpoint} was written with another network or recipe; use a new --output-dir")
+        state = load_state(checkpoint)
+        problems = describe_mismatch(state.get("recipe", {}), dataclasses.asdict(recipe), RECIPE_FLAGS)
+        if state.get("network") != config.to_dict():
+            problems.append("--config: another network (or --image-size/--dropout/classes) than the saved one")
+        if problems:
+            raise RunDirectoryError(f"cannot resume {output_dir}: settings differ from the saved training ("
+                                    + "; ".join(problems) + "); pass the saved values or use a new --output-dir")
         accelerator.unwrap_model(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         train_stream.load_state_dict(state["train_stream"])
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
+        set_rng_state(state["rng"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
     last_epoch = recipe.epochs if stop_after_epoch is None else min(recipe.epochs, stop_after_epoch)
     for epoch in range(start_epoch, last_epoch):
@@ -134,22 +142,24 @@ def train_network(
             scheduler.step()
             loss_sum += float(loss.detach()) * labels.shape[0]
             seen += labels.shape[0]
+        if not math.isfinite(loss_sum):
+            raise TrainingDiverged(f"training diverged at epoch {epoch + 1}: the loss became {loss_sum}; start again "
+                                   "with a lower --learning-rate")
         accuracy = evaluate(model, eval_stream, accelerator)
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "top1": accuracy,
                         "learning_rate": scheduler.get_last_lr()[0]})
         accelerator.log(history[-1], step=epoch + 1)
         if accelerator.is_main_process:
-            atomic_torch_save({
+            save_state({
                 "epoch": epoch + 1, "history": history, "recipe": dataclasses.asdict(recipe),
                 "network": config.to_dict(), "model": accelerator.unwrap_model(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "train_stream": train_stream.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
+                "train_stream": train_stream.state_dict(), "rng": rng_state(),
             }, checkpoint)
             write_json_atomic(output_dir / "metrics.json", {"recipe": dataclasses.asdict(recipe), "history": history})
         accelerator.wait_for_everyone()
     if accelerator.is_main_process and len(history) == recipe.epochs:
-        atomic_torch_save(accelerator.unwrap_model(model).state_dict(), output_dir / "model.pt")
+        save_network(output_dir, accelerator.unwrap_model(model), network_artifact(config, splits, history))
     return {"history": history, "top1": history[-1]["top1"] if history else float("nan")}
 
 
@@ -167,12 +177,21 @@ def evaluate(model: torch.nn.Module, stream: BatchStream, accelerator) -> float:
     return float(counts[0] / counts[1].clamp_min(1))
 
 
+def network_artifact(config: NetworkConfig, splits: ImageSplits, history: list[dict[str, float]]) -> NetworkArtifact:
+    """The ``config.json`` of a trained layer-wise network: its config, input size, mean/std, candidates."""
+    architecture = {key: config.extra[key] for key in ("space_kind", "architecture", "candidates") if key in config.extra}
+    return NetworkArtifact(
+        model="ddpnas_mobilenet", arguments={"config": config.to_dict()}, architecture=architecture or None,
+        input_size=(config.in_channels, config.resolution, config.resolution), mean=splits.mean, std=splits.std,
+        num_classes=config.num_classes, extra={"top1": history[-1]["top1"] if history else None,
+                                               "dataset": splits.name},
+    )
+
+
 def load_trained(output_dir: pathlib.Path) -> LayerwiseMobileNet:
-    """The trained network of an output directory (``network.json`` + ``model.pt``), in eval mode."""
-    config = NetworkConfig.load(output_dir / "network.json")
-    model = LayerwiseMobileNet(config)
-    model.load_state_dict(torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True))
-    return model.eval()
+    """The trained network of an output directory (``model.safetensors`` + ``config.json``), in eval mode."""
+    model, _ = load_network(output_dir)
+    return model
 
 
 def read_metrics(output_dir: pathlib.Path) -> dict[str, Any]:
