@@ -3,7 +3,9 @@
 Reads the run directory of a search (``space.json`` + ``state.json``), builds exact ``flops_m`` / ``params_m``
 cost tables (and ``latency_ms`` from a measured lookup table), asks ddp-core's exact ``generate`` for every
 budget in one call, writes each answer as a standalone network config JSON, and plots the Pareto front
-(expectation versus cost) as a PNG.
+(expectation versus cost) as a PNG. The front is ENG's own exact answers over a budget sweep that includes every
+requested budget, so each answer of the call is a point of the drawn front; files of an earlier call
+(``network_*.json``, ``pareto_*.png``) are removed, so the output directory holds exactly what ``eng.json`` lists.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ import numpy as np
 
 from ddp_core import (
     CategoricalDistribution,
+    GenerationResult,
     InfeasibleBudgetError,
     SearchSpace,
     generate,
     load_run,
     pareto_front,
+    plot_pareto_front,
     write_json_atomic,
 )
+from ddp_core.validation import check_number
+from ddp_vision.arguments import OneLineArgumentParser, positive_int
 from ddp_vision.mobilenet.latency import latency_cost_table, load_latency_table
 from ddp_vision.mobilenet.space import LayerwiseSpace, space_from_metadata
 
@@ -109,64 +115,79 @@ def generate_networks(
         config = layerwise.network_config(answer.architecture)
         out.append({**answer.to_dict(), "network": config.to_dict()})
     sweep = pareto_cost or next(iter(budgets))
-    front = pareto_front(space, distribution, costs, sweep, points=points, live_only=not full_space)
+    if sweep not in costs:
+        raise ValueError(f"--pareto {sweep}: unknown cost; known: {', '.join(sorted(costs))}")
+    front = exact_front(space, distribution, costs, sweep, points, not full_space,
+                        [r[sweep] for r in requests if set(r) == {sweep}])
     return {
         "run_dir": str(run_dir), "full_space": full_space, "stage": stage, "note": note, "answers": out,
-        "costs": sorted(costs),
-        "pareto": {"cost": sweep, "points": [p.to_dict() for p in front]},
+        "costs": sorted(costs), "pareto": {"cost": sweep, "points": [p.to_dict() for p in front]},
+        "_results": (answers, front),
     }
 
 
-def plot_front(front: Sequence[Mapping[str, Any]], answers: Sequence[Mapping[str, Any]], cost_name: str, path: pathlib.Path) -> None:
-    """Expectation versus cost of the Pareto front, with the requested answers marked."""
-    import matplotlib
+def exact_front(space: SearchSpace, distribution: CategoricalDistribution, costs: Mapping[str, Any], cost_name: str,
+                points: int, live_only: bool, requested: Sequence[float] = ()) -> list[GenerationResult]:
+    """ENG's exact answers over ``points`` budgets evenly spread over what the space can cost, plus every
+    ``requested`` budget, as a Pareto front: ascending cost, strictly rising expectation.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    xs = [p["costs"][cost_name] for p in front]
-    ys = [p["expectation"] for p in front]
-    ax.step(xs, ys, where="post", color="tab:blue", alpha=0.6)
-    ax.plot(xs, ys, "o", color="tab:blue", markersize=3, label="Pareto front")
-    for a in answers:
-        ax.plot(a["costs"][cost_name], a["expectation"], "*", color="tab:red", markersize=12)
-        ax.annotate(f"{a['budgets'].get(cost_name, '')}", (a["costs"][cost_name], a["expectation"]),
-                    textcoords="offset points", xytext=(4, -12), fontsize=8)
-    ax.set_xlabel(cost_name)
-    ax.set_ylabel("architecture expectation E[α] (higher is better)")
-    ax.set_title("ENG: best expected architecture per budget")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    Each point is the exact optimum under its budget, and an answer to a requested budget of this cost alone is
+    a point of the front. (The full front can hold thousands of steps a hair apart; the sweep samples it.)
+    """
+    sampled = pareto_front(space, distribution, costs, cost_name, points=points, live_only=live_only)
+    budgets = sorted({*(p.costs[cost_name] for p in sampled), *(float(b) for b in requested)})
+    found = generate(space, distribution, costs, [{cost_name: b} for b in budgets], live_only=live_only,
+                     on_infeasible="report")
+    unique = {r.architecture: r for r in [*sampled, *found] if isinstance(r, GenerationResult)}
+    front: list[GenerationResult] = []
+    for result in sorted(unique.values(), key=lambda r: (r.costs[cost_name], -r.expectation)):
+        if not front or result.expectation > front[-1].expectation:
+            front.append(result)
+    return front
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 600,400,200, got {text!r}") from None
+def remove_earlier_outputs(out_dir: pathlib.Path, keep: Sequence[pathlib.Path]) -> None:
+    """Delete ``network_*.json`` / ``pareto_*.png`` an earlier call left in ``out_dir`` that this call did not write."""
+    keep_names = {pathlib.Path(k).name for k in keep}
+    for pattern in ("network_*.json", "pareto_*.png"):
+        for path in out_dir.glob(pattern):
+            if path.name not in keep_names:
+                path.unlink(missing_ok=True)
+
+
+def _budgets(flag: str):
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+            if not values:
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes comma-separated numbers such as 600,400,200, "
+                                             f"got {text!r}") from None
+        try:
+            return [check_number(flag, v, minimum=0, exclusive_minimum=True) for v in values]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = flag
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="tools/generate.py RUN_DIR",
         description="ENG for MobileNet layer-wise / NAS-Bench-Macro runs: best expected networks under budgets.",
     )
-    parser.add_argument("--flops", type=_floats, help="MAC budgets in millions, e.g. 600,400,200")
-    parser.add_argument("--params", type=_floats, help="parameter budgets in millions")
-    parser.add_argument("--latency-ms", type=_floats, help="latency budgets in ms (needs --latency-table)")
+    parser.add_argument("--flops", type=_budgets("--flops"), help="MAC budgets in millions, e.g. 600,400,200")
+    parser.add_argument("--params", type=_budgets("--params"), help="parameter budgets in millions")
+    parser.add_argument("--latency-ms", type=_budgets("--latency-ms"), help="latency budgets in ms (needs --latency-table)")
     parser.add_argument("--latency-table", type=pathlib.Path, help="JSON from tools/measure_latency.py")
     parser.add_argument("--full-space", action="store_true", help="search all candidates, not only unpruned ones")
     parser.add_argument("--output-dir", type=pathlib.Path, help="default: RUN_DIR/generated")
     parser.add_argument("--pareto", default=None, help="cost to sweep for the front (default: first budgeted cost)")
-    parser.add_argument("--stage", type=int, default=None, help="use θ after this many stages (default: final θ)")
-    parser.add_argument("--points", type=int, default=60, help="budgets in the Pareto sweep")
+    parser.add_argument("--stage", type=positive_int("--stage"), default=None,
+                        help="use θ after this many stages (default: final θ)")
+    parser.add_argument("--points", type=positive_int("--points"), default=60, help="budgets in the Pareto sweep")
     return parser
 
 
@@ -185,13 +206,19 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out_dir = args.output_dir or run_dir / "generated"
+    answers, front_results = result.pop("_results")
+    written = []
     for answer in result["answers"]:
         tag = "_".join(f"{k}-{v:g}" for k, v in answer["budgets"].items())
         answer["network_path"] = str(out_dir / f"network_{tag}.json")
         write_json_atomic(answer["network_path"], answer["network"])
+        written.append(answer["network_path"])
     sweep, front = result["pareto"]["cost"], result["pareto"]["points"]
+    figure = out_dir / f"pareto_{sweep}.png"
     write_json_atomic(out_dir / "eng.json", result)
-    plot_front(front, result["answers"], sweep, out_dir / f"pareto_{sweep}.png")
+    plot_pareto_front(front_results, sweep, figure, title=f"ENG: best expected architecture per {sweep} budget",
+                      highlight=list(answers))
+    remove_earlier_outputs(out_dir, [*written, figure])
     names = result["costs"]
     print("budgets".ljust(28) + "expectation  " + "  ".join(n.rjust(10) for n in names) + "  network")
     for a in result["answers"]:
