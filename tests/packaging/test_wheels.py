@@ -9,6 +9,7 @@ workspace's own ddp-* packages are not in that folder, so everything ddp_* comes
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import pathlib
@@ -24,7 +25,15 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-PACKAGES = {"ddp-core": "ddp_core", "ddp-bert": "ddp_bert"}
+PACKAGES = {"ddp-core": "ddp_core", "ddp-bert": "ddp_bert"}  # installed and run in the fresh venv
+ALL_PACKAGES = {**PACKAGES, "ddp-vision": "ddp_vision", "ddp-seg": "ddp_seg"}  # built and inspected
+GENERATORS = {
+    "ddp-core": {"nas-bench-macro": "ddp_core.tabular:generate_cli"},
+    "ddp-vision": {"darts": "ddp_vision.darts.generate:cli", "mobilenet": "ddp_vision.mobilenet.generate:cli",
+                   "nas-bench-macro": "ddp_vision.mobilenet.generate:cli"},
+    "ddp-bert": {"bert": "ddp_bert.generate:cli"},
+    "ddp-seg": {},
+}
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
 
@@ -77,11 +86,27 @@ def top_level_entries(dist: metadata.Distribution) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def wheels(tmp_path_factory, startup_s) -> dict[str, pathlib.Path]:
+def all_wheels(tmp_path_factory, startup_s) -> dict[str, pathlib.Path]:
     out = tmp_path_factory.mktemp("dist")
-    for package in PACKAGES:
+    for package in ALL_PACKAGES:
         uv("build", "--offline", "--package", package, "--wheel", "--out-dir", str(out), timeout=10 * startup_s)
-    return {package: next(out.glob(f"{module}-*.whl")) for package, module in PACKAGES.items()}
+    return {package: next(out.glob(f"{module}-*.whl")) for package, module in ALL_PACKAGES.items()}
+
+
+@pytest.fixture(scope="module")
+def wheels(all_wheels) -> dict[str, pathlib.Path]:
+    return {package: all_wheels[package] for package in PACKAGES}
+
+
+def entry_points_of(wheel: pathlib.Path) -> dict[str, dict[str, str]]:
+    """Group -> name -> value, from the wheel's entry_points.txt."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        parser = configparser.ConfigParser(delimiters=("=",))
+        parser.optionxform = str
+        if names:
+            parser.read_string(archive.read(names[0]).decode())
+    return {section: {k.strip(): v.strip() for k, v in parser[section].items()} for section in parser.sections()}
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +129,15 @@ def venv(wheels, tmp_path_factory, startup_s) -> pathlib.Path:
     return venv
 
 
-def test_wheels_hold_every_source_file_and_their_entry_points(wheels):
-    for package, module in PACKAGES.items():
+def test_all_four_wheels_hold_every_source_file_and_their_entry_points(all_wheels, wheels):
+    for package, module in ALL_PACKAGES.items():
         source = REPO_ROOT / "packages" / package / "src" / module
         expected = {f"{module}/{p.relative_to(source).as_posix()}" for p in source.rglob("*")
                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
-        names = set(zipfile.ZipFile(wheels[package]).namelist())
+        names = set(zipfile.ZipFile(all_wheels[package]).namelist())
         assert expected <= names, f"{package} wheel lacks {sorted(expected - names)}"
+        assert entry_points_of(all_wheels[package]).get("ddpnas.generators", {}) == GENERATORS[package]
+    assert entry_points_of(all_wheels["ddp-core"])["console_scripts"] == {"ddpnas-generate": "ddp_core.generators:main"}
     bert = set(zipfile.ZipFile(wheels["ddp-bert"]).namelist())
     assert "ddp_bert/glue_metric/glue_metric.py" in bert  # package data without an __init__.py
     assert {"ddp_bert/hub_code/modeling_ddp_compressed_bert.py",
