@@ -20,7 +20,10 @@ else:  # pytest requires tomli there
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("ddp-core", "ddp-vision", "ddp-bert", "ddp-seg")
 # Imports inside try/except ImportError with a working fallback: not dependencies.
-OPTIONAL = {"ddp-core": {"tqdm": "ddp_core.progress falls back to plain progress lines"}}
+OPTIONAL = {
+    "ddp-core": {"tqdm": "ddp_core.progress falls back to plain progress lines"},
+    "ddp-vision": {"timm": "ddp_vision.timm_models registers with timm only when find_spec('timm') finds it"},
+}
 
 
 def imports_of(package: str) -> dict[str, set[str]]:
