@@ -204,3 +204,13 @@ def test_bad_budget_flags_are_one_line_and_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:"), err
     assert not (run_dir / "eng.json").exists()
+
+
+def test_a_second_call_leaves_no_stale_cell_drawings(tmp_path):
+    run_dir = fake_run(tmp_path)
+    run_generation(run_dir, [{}, {"nonparam_ops": 2}, {"nonparam_ops": 4}])
+    assert sorted(p.name for p in run_dir.glob("eng_cells_*.png")) == [f"eng_cells_{i}.png" for i in range(3)]
+    run_generation(run_dir, [{"nonparam_ops": 3}])
+    assert [p.name for p in run_dir.glob("eng_cells_*.png")] == ["eng_cells_0.png"]  # one answer, one drawing
+    run_generation(run_dir, [{}], draw=False)
+    assert not list(run_dir.glob("eng_cells_*.png"))  # drawings of other genotypes than eng.json's are gone

@@ -153,3 +153,47 @@ def test_one_hundred_budgets_on_the_full_space_are_feasible_and_monotone():
     assert all(x >= y - 1e-12 for x, y in itertools.pairwise(values))  # tighter budget, never a better answer
     unconstrained = distribution.theta.max(axis=1).mean()
     assert values[0] <= unconstrained + 1e-12
+
+
+def budgets_between(fractions) -> str:
+    flops = mobilenet_space(SMALL).cost_tables()["flops_m"]
+    low = flops.fixed + sum(row.min() for row in flops.per_candidate)
+    high = flops.fixed + sum(row.max() for row in flops.per_candidate)
+    return ",".join(f"{low + f * (high - low):.5f}" for f in fractions)
+
+
+def test_the_drawn_front_is_engs_answers_and_holds_every_requested_one(run_dir):
+    out = run_dir / "front"
+    # few sweep points, so the requested budgets fall between them and must be added to the front
+    assert cli(run_dir, ["--flops", budgets_between((0.83, 0.37)), "--full-space", "--output-dir", str(out),
+                         "--points", "4"]) == 0
+    result = json.loads((out / "eng.json").read_text())
+    front = {tuple(p["architecture"]): p for p in result["pareto"]["points"]}
+    for answer in result["answers"]:  # a requested budget's answer is a point of the drawn front, exactly
+        point = front[tuple(answer["architecture"])]
+        assert point["expectation"] == answer["expectation"] and point["costs"] == answer["costs"]
+    # each point is ENG's exact optimum under its own cost as the budget
+    layerwise = mobilenet_space(SMALL)
+    from ddp_vision.mobilenet.generate import load_layerwise_run
+
+    space, _, distribution = load_layerwise_run(run_dir)
+    for point in result["pareto"]["points"]:
+        best = generate(space, distribution, layerwise.cost_tables(), {"flops_m": point["costs"]["flops_m"]},
+                        live_only=False)
+        assert best.expectation == pytest.approx(point["expectation"], abs=1e-12)
+
+
+def test_a_second_call_leaves_no_stale_outputs(run_dir):
+    out = run_dir / "twice"
+    assert cli(run_dir, ["--flops", budgets_between((0.9, 0.5)), "--full-space", "--output-dir", str(out)]) == 0
+    assert cli(run_dir, ["--params", "100", "--full-space", "--output-dir", str(out)]) == 0
+    listed = [pathlib.Path(a["network_path"]).name for a in json.loads((out / "eng.json").read_text())["answers"]]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*listed, "eng.json", "pareto_params_m.png"])
+
+
+@pytest.mark.parametrize("argv", [["--flops", "nan"], ["--flops", "100,inf"], ["--params", "-1"], ["--points", "0"]])
+def test_bad_budgets_are_one_line_errors(run_dir, argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli(run_dir, argv)
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.count("\n") == 0 and err.startswith("error: --"), err

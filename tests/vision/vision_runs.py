@@ -47,8 +47,26 @@ def steps(run_dir: pathlib.Path) -> int:
         return 0
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant, at once (torchrun starts its workers in new sessions, so the
+    launcher's process group does not hold them)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+
+
 def kill_after(command: list[str], run_dir: pathlib.Path, at_step: int, limit: float, **env: str) -> int:
-    """Start ``command``, SIGKILL its whole process group once the run directory has saved ``at_step``
+    """Start ``command``, SIGKILL it and all its descendants once the run directory has saved ``at_step``
     evaluations (or ``limit`` seconds passed); returns the number of saved evaluations."""
     process = subprocess.Popen(command, env=environment(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
@@ -59,7 +77,7 @@ def kill_after(command: list[str], run_dir: pathlib.Path, at_step: int, limit: f
         finished_early = process.poll() is not None
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_tree(process.pid)
         _, err = process.communicate()
     if finished_early:
         raise AssertionError(f"the run ended (status {process.returncode}) before step {at_step}: {err[-2000:]}")

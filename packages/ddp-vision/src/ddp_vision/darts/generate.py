@@ -116,6 +116,8 @@ def run_generation(run_dir: pathlib.Path, budgets: Sequence[dict], spec: EvalNet
     write_text_atomic(run_dir / "genotype.txt", format_genotype(derived) + "\n")
     write_json_atomic(run_dir / "eng.json", report)
     write_text_atomic(run_dir / "eng.txt", format_report(report))
+    for stale in run_dir.glob("eng_cells_*.png"):  # drawings of an earlier call's answers
+        stale.unlink(missing_ok=True)
     if draw:
         draw_genotype(derived, run_dir / "cells.png", title="DARTS rule (two strongest inputs, argmax op)")
         for i, answer in enumerate(answers):
