@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ddp_bert.costs import subnetwork_parameters
 from ddp_bert.space import SubnetworkShape, TeacherShape, decode_architecture
-from ddp_core import SearchResult, final_summary, write_json_atomic
+from ddp_core import SearchResult, final_summary, generate, write_json_atomic
 
 
 def report_result(run_dir: Path, result: SearchResult, evaluator, teacher: TeacherShape, task, accelerator) -> dict:
@@ -35,5 +35,17 @@ def report_result(run_dir: Path, result: SearchResult, evaluator, teacher: Teach
             "scoring split": metric_text,
         }
         command = f"python tools/generate.py {run_dir} --params-m {budget:g} --export-dir {run_dir / 'model'}"
+        if not _feasible_live(result, task.num_labels, budget):
+            command += " --full-space"  # every live sub-network is larger than the default budget
         accelerator.print(final_summary(run_dir, result, command, extra=extra))
     return summary
+
+
+def _feasible_live(result: SearchResult, num_labels: int, budget_m: float) -> bool:
+    """Whether some sub-network of the live candidates fits ``budget_m`` million parameters."""
+    from ddp_bert.costs import PARAMS_COST_NAME, parameter_cost_table
+
+    costs = {PARAMS_COST_NAME: parameter_cost_table(result.space, num_labels)}
+    answer = generate(result.space, result.distribution, costs, [{PARAMS_COST_NAME: budget_m}], live_only=True,
+                      on_infeasible="report")[0]
+    return answer.feasible
