@@ -92,3 +92,16 @@ def test_checkpoint_every_changes_what_is_on_disk(tmp_path):
 def test_bad_settings_are_rejected_by_name(settings, message):
     with pytest.raises(ValueError, match=message):
         SearchConfig(**settings)
+
+
+def test_space_floors_are_checked():
+    from ddp_core import Candidate
+
+    ops = [Candidate("p0", ("param",)), Candidate("p1", ("param",)), Candidate("n0", ("nonparam",))]
+    with pytest.raises(ValueError, match="above the 1 candidate"):
+        SearchSpace([Decision("e", ops)], tag_floors={"nonparam": 2})
+    with pytest.raises(ValueError, match="integer >= 0"):
+        SearchSpace([Decision("e", ops)], tag_floors={"param": 0.5})
+    with pytest.raises(ValueError, match="min_live must be an integer"):
+        SearchSpace([Decision("e", ops)], min_live=1.5)
+    SearchSpace([Decision("e", ops)], tag_floors={"param": 2, "nonparam": 1}, min_live=2)

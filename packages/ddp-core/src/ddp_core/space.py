@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,11 +123,18 @@ class SearchSpace:
                 raise ValueError(
                     f"tag_floors names tag {tag!r}, which no candidate carries; known tags: {sorted(known_tags)}"
                 )
-            if int(floor) < 0:
-                raise ValueError(f"tag floor for {tag!r} must be >= 0, got {floor}")
+            if isinstance(floor, bool) or not isinstance(floor, numbers.Integral) or floor < 0:
+                raise ValueError(f"tag floor for {tag!r} must be an integer >= 0, got {floor!r}")
+            for decision in self.decisions:
+                tagged = sum(tag in c.tags for c in decision.candidates)
+                if 0 < tagged < floor:
+                    raise ValueError(
+                        f"tag floor {tag!r}={floor} is above the {tagged} candidate(s) of decision {decision.name!r} "
+                        f"that carry it; lower the floor or tag more candidates"
+                    )
         self.tag_floors = {tag: int(floor) for tag, floor in dict(self.tag_floors).items()}
-        if int(self.min_live) < 1:
-            raise ValueError(f"min_live must be >= 1, got {self.min_live}")
+        if isinstance(self.min_live, bool) or not isinstance(self.min_live, numbers.Integral) or self.min_live < 1:
+            raise ValueError(f"min_live must be an integer >= 1, got {self.min_live!r}")
         self.min_live = int(self.min_live)
         for decision in self.decisions:
             condition = decision.requires
