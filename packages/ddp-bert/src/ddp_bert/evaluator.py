@@ -240,7 +240,9 @@ class BertSupernetEvaluator:
     def load_checkpoint(self, directory: Path) -> None:
         """Restore from a folder written by :meth:`save_checkpoint`: this process reloads its own RNG state."""
         directory = Path(directory)
-        self.load_state_dict(load_torch_file(directory / CHECKPOINT_FILE, self.accelerator.device))
+        # to the CPU first: load_state_dict copies onto the parameters' devices (and CPU processes of a
+        # multi-process run have device "cpu:N", which torch.load cannot map storages to)
+        self.load_state_dict(load_torch_file(directory / CHECKPOINT_FILE, "cpu"))
         rng = load_torch_file(directory / rng_file(self.accelerator.process_index), "cpu")
         torch.set_rng_state(rng["torch"].cpu())
         if rng.get("cuda") is not None and torch.cuda.is_available():
