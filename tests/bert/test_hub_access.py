@@ -13,7 +13,7 @@ from huggingface_hub import ModelCard
 from ddp_bert import hub_access
 from ddp_bert.hub_access import SourceUnavailableError, check_hub_sources
 from ddp_bert.model_card import ExportDescription, export_card, fine_tuned_card
-from ddp_bert.search_cli import main as search_main
+from ddp_bert.search_cli import cli as search_cli
 
 REPO = Path(__file__).resolve().parents[2]
 # The requirement: the offline failure comes within 10 s. The work is a Python start-up plus huggingface_hub
@@ -63,12 +63,10 @@ def test_finetune_with_a_hub_model_offline_fails_fast(tmp_path, glue_dir):
 
 
 def test_search_in_process_gives_the_same_one_line(tmp_path, monkeypatch, capsys, glue_dir):
-    """`accelerate launch -m ddp_bert.search_cli` runs main() directly: same check, same message."""
+    """`accelerate launch -m ddp_bert.search_cli` runs cli() directly: same check, same message."""
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(SystemExit) as exit_info:
-        search_main(["--task", "rte", "--model", "no-such-owner/no-such-bert", "--data-dir", glue_dir,
-                     "--run-dir", str(tmp_path / "run")])
-    assert exit_info.value.code == 2
+    assert search_cli(["--task", "rte", "--model", "no-such-owner/no-such-bert", "--data-dir", glue_dir,
+                       "--run-dir", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "--model LOCAL_DIR" in error
     assert not (tmp_path / "run").exists()
