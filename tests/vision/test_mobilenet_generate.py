@@ -197,3 +197,20 @@ def test_bad_budgets_are_one_line_errors(run_dir, argv, capsys):
         cli(run_dir, argv)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and err.count("\n") == 0 and err.startswith("error: --"), err
+
+
+def test_min_live_run_answers_inside_the_live_space_and_falls_back_per_budget(tmp_path, capsys):
+    layerwise = mobilenet_space(SMALL)
+    space = layerwise.search_space(min_live=2)
+    run = tmp_path / "run"
+    DDPSearch(space, ThetaEvaluator(space), SearchConfig(rounds_per_stage=1), run_dir=run).run()
+    live = np.array(json.loads((run / "state.json").read_text())["distribution"]["live"])
+    assert live.sum(axis=1).min() == 2  # two live candidates per block
+    # the evaluator prefers large kernels, so the cheapest candidates were pruned: the tightest budget cannot be
+    # met inside the live space and is answered over the full one; the loose budget stays inside
+    low, high = budgets_between((0.02, 0.98)).split(",")
+    assert cli(run, ["--flops", f"{high},{low}"]) == 0
+    answers = json.loads((run / "generated" / "eng.json").read_text())["answers"]
+    assert answers[0]["space"] == "live" and all(live[e, k] for e, k in enumerate(answers[0]["architecture"]))
+    assert answers[1]["space"].startswith("full (") and answers[1]["costs"]["flops_m"] <= float(low)
+    assert "the live candidates cannot meet it" in capsys.readouterr().out

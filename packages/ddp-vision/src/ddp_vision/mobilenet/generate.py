@@ -90,7 +90,8 @@ def generate_networks(
         A table written by ``tools/measure_latency.py``; required for ``latency_ms``.
     full_space : bool
         Search every candidate instead of only the live (unpruned) ones. When the live space is a single
-        architecture (a finished search), the full space is searched anyway and the result carries a note.
+        architecture (a finished search), the full space is searched anyway and the result carries a note; a
+        budget the live candidates cannot meet is answered over the full space (its ``space`` says so).
     stage : int, optional
         Use θ after this many stages instead of the final θ.
     pareto_cost, points : str, int
@@ -109,11 +110,17 @@ def generate_networks(
         full_space = True
         note = ("the pruned space holds a single architecture (the search finished), so ENG searched the full "
                 "space, ranking pruned candidates by the θ they had when pruned; use --stage K for an earlier θ")
-    answers = generate(space, distribution, costs, requests, live_only=not full_space)
+    answers = generate(space, distribution, costs, requests, live_only=not full_space, on_infeasible="report")
     out = []
-    for answer in answers:
+    for i, answer in enumerate(answers):
+        searched = "full" if full_space else "live"
+        if not isinstance(answer, GenerationResult):
+            # pruning removed every candidate cheap enough: rank the full space by the θ pruned ones had
+            # (raises, naming the smallest achievable cost, when no network at all meets the budget)
+            answer = answers[i] = generate(space, distribution, costs, requests[i], live_only=False)
+            searched = "full (the live candidates cannot meet this budget)"
         config = layerwise.network_config(answer.architecture)
-        out.append({**answer.to_dict(), "network": config.to_dict()})
+        out.append({**answer.to_dict(), "space": searched, "network": config.to_dict()})
     sweep = pareto_cost or next(iter(budgets))
     if sweep not in costs:
         raise ValueError(f"--pareto {sweep}: unknown cost; known: {', '.join(sorted(costs))}")
@@ -227,5 +234,10 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
         print(f"{budget_text:<28}{a['expectation']:11.4f}  {values}  {a['network_path']}")
     if result["note"]:
         print(f"note: {result['note']}")
+    for a in result["answers"]:
+        if a["space"].startswith("full ("):
+            budget_text = ", ".join(f"{k}<={v:g}" for k, v in a["budgets"].items())
+            print(f"note: {budget_text}: the live candidates cannot meet it; answered over the full space, pruned "
+                  "candidates ranked by the θ they had when pruned")
     print(f"Pareto front ({len(front)} points): {out_dir / f'pareto_{sweep}.png'}")
     return 0
