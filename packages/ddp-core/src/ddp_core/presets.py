@@ -37,12 +37,13 @@ PRESET_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 # The joint preset's pairing and answer; measured in benchmarks/search_quality.py (BENCHMARKS.md).
-ELITE_FRACTION = 0.5  # share of a round's slots paired around the best evaluated architectures
+ELITE_FRACTION = 0.34  # share of a round's slots (at least one) paired around the best evaluated architectures
 ELITE_POOL = 10  # tournament pool: the best this many evaluated architectures still inside the live space
 TOURNAMENT = 5
 RIDGE = 1.0
 MUTATION = "thompson"  # "random": one random decision; "thompson": the best change under sampled effects
 REEVALUATE = 2  # a stage's first round re-scores the incumbent until it has this many scores (0: never)
+GLOBAL_SLOTS = 1  # slots after the incumbent's that take the argmax of sampled effects over the live space
 PREFERENCE = "thompson"  # None: the other slots pair at random; "thompson": each takes its best free candidates
 
 
@@ -201,10 +202,11 @@ def _mutate(space: SearchSpace, parent: Architecture, live: np.ndarray, rng: np.
 def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarray, size: int,
                   higher_is_better: bool, rng: np.random.Generator, stage_start: bool = False,
                   ) -> tuple[list[Architecture | None], list[np.ndarray | None]]:
-    """Per-slot targets and preferences of the next round: slot 0 a mutation of the incumbent (at a stage's
-    start, the incumbent itself until it has ``REEVALUATE`` scores: repeated scores measure the noise that the
-    answer's estimate needs), the next ones mutations of tournament winners among the best evaluated
-    architectures, about half the round; the other slots take their best free candidates under sampled effects."""
+    """Per-slot targets and preferences of the next round, a third of the slots (at least one): slot 0 a mutation
+    of the incumbent (at a stage's start, the incumbent itself until it has ``REEVALUATE`` scores: repeated scores
+    measure the noise that the answer's estimate needs), slot 1 the best architecture of the live space under a
+    posterior sample of the effects, the next ones mutations of tournament winners among the best evaluated
+    architectures; the other slots take their best free candidates under their own posterior samples."""
     model = fit_model(space, record, higher_is_better)
     if model is None:
         return [], []
@@ -221,6 +223,12 @@ def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarra
             continue
         if slot == 0:
             parent = pool[0]
+        elif slot <= GLOBAL_SLOTS:
+            sampled = np.where(live, model.sample_effects(rng), -np.inf)
+            child = tuple(int(k) for k in np.argmax(sampled, axis=1))
+            avoid.add(child)
+            targets.append(child)
+            continue
         else:
             entrants = rng.choice(len(pool), size=min(TOURNAMENT, len(pool)), replace=False)
             parent = pool[int(entrants.min())]
