@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if main_process:
         print(f"training {format_genotype(genotype)}\n{spec.kind} network: {costs['params_m']:.3f}M params, "
               f"{costs['flops_m']:.1f}M MACs, {len(splits.train)} training images, {args.epochs} epochs")
+    parameters = list(model.parameters())  # listed once, not walked through every module at every step
     for epoch in range(start_epoch, args.epochs):
         network.drop_path_probability = args.drop_path * epoch / args.epochs
         model.train()
@@ -252,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             if args.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
+                accelerator.clip_grad_norm_(parameters, args.grad_clip)
             optimizer.step()
             totals += torch.stack([loss.detach().double() * labels.shape[0],
                                    (logits.argmax(1) == labels).sum().double(),
