@@ -78,8 +78,8 @@ class Problem:
 def macro_problem() -> Problem:
     bench = NasBenchMacro()
     keys = ["".join(map(str, a)) for a in itertools.product(range(3), repeat=8)]
-    true = np.array([bench.entries[k].mean_acc for k in keys])
-    seeds = np.array([bench.entries[k].test_acc for k in keys])
+    true = np.array([bench.entries[k].mean_acc for k in keys]) / 100  # accuracies in [0, 1], as the paper assumes
+    seeds = np.array([bench.entries[k].test_acc for k in keys]) / 100
     labels = np.unique([canonical_key(k) for k in keys], return_inverse=True)[1]
     return Problem("macro", [3] * 8, true, seeds, labels, candidate_names=[list(CHOICES)] * 8)
 
@@ -108,14 +108,14 @@ def graph_problem(dataset: str) -> Problem:
             valid.append(table[key]["valid_perf"])
             labels.append(key)
     names = [[f"link{i}" for i in range(len(link_list))]] + [list(gnn_list)] * 4
-    return Problem(f"graph-{dataset}", [len(link_list)] + [len(gnn_list)] * 4, np.array(true) * 100,
-                   np.array(valid)[:, None] * 100, np.array(labels), candidate_names=names)
+    return Problem(f"graph-{dataset}", [len(link_list)] + [len(gnn_list)] * 4, np.array(true),
+                   np.array(valid)[:, None], np.array(labels), candidate_names=names)
 
 
 def pairwise_problem(seed: int, sizes: tuple[int, ...] = (5,) * 6, strength: float = 0.7,
                      pair_probability: float = 0.4) -> Problem:
     """Additive effects + random pairwise interactions (std ``strength`` of the additive part's) on a random
-    40% of the decision pairs; candidate 0 of two random decisions together disconnects the network (10%)."""
+    40% of the decision pairs; candidate 0 of two random decisions together disconnects the network (0.10)."""
     rng = np.random.default_rng(seed)
     grid = np.array(list(itertools.product(*[range(s) for s in sizes])))
     value = np.zeros(len(grid))
@@ -125,8 +125,8 @@ def pairwise_problem(seed: int, sizes: tuple[int, ...] = (5,) * 6, strength: flo
         if rng.random() < pair_probability:
             value += strength * rng.standard_normal((sizes[e], sizes[f]))[grid[:, e], grid[:, f]]
     cut = rng.choice(len(sizes), size=2, replace=False)
-    value = 90.0 + (value - value.mean()) / value.std()
-    value[np.all(grid[:, cut] == 0, axis=1)] = 10.0
+    value = 0.90 + 0.01 * (value - value.mean()) / value.std()
+    value[np.all(grid[:, cut] == 0, axis=1)] = 0.10
     return Problem(f"pairwise-{seed}", list(sizes), value, value[:, None])
 
 

@@ -42,7 +42,8 @@ ELITE_POOL = 10  # tournament pool: the best this many evaluated architectures s
 TOURNAMENT = 5
 RIDGE = 1.0
 MUTATION = "thompson"  # "random": one random decision; "thompson": the best change under sampled effects
-REEVALUATE = 2  # a stage's first round re-scores the incumbent until it has this many scores (0: never)
+REEVALUATE = 2  # a stage's first round re-scores the incumbent until it has this many scores (0: never) ...
+REEVALUATE_MIN_STAGE = 8  # ... when the stage spends at least this many evaluations (a re-score is one of them)
 GLOBAL_SLOTS = 1  # slots after the incumbent's that take the argmax of sampled effects over the live space
 PREFERENCE = "thompson"  # None: the other slots pair at random; "thompson": each takes its best free candidates
 
@@ -201,6 +202,7 @@ def _mutate(space: SearchSpace, parent: Architecture, live: np.ndarray, rng: np.
 
 def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarray, size: int,
                   higher_is_better: bool, rng: np.random.Generator, stage_start: bool = False,
+                  stage_evaluations: int = 0,
                   ) -> tuple[list[Architecture | None], list[np.ndarray | None]]:
     """Per-slot targets and preferences of the next round, a third of the slots (at least one): slot 0 a mutation
     of the incumbent (at a stage's start, the incumbent itself until it has ``REEVALUATE`` scores: repeated scores
@@ -218,7 +220,7 @@ def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarra
     targets: list[Architecture | None] = []
     elites = max(1, int(round(ELITE_FRACTION * size)))
     for slot in range(elites):
-        if slot == 0 and stage_start and ranked[0][2] < REEVALUATE:
+        if slot == 0 and stage_start and ranked[0][2] < REEVALUATE and stage_evaluations >= REEVALUATE_MIN_STAGE:
             targets.append(pool[0])
             continue
         if slot == 0:

@@ -207,7 +207,8 @@ class DDPSearch:
         if self.config.utility == "joint":
             targets, preferences = presets.joint_targets(self.space, self.record, live, size,
                                                          self.higher_is_better, self.sampler.rng,
-                                                         stage_start=self.round == 0 and self.stage > 0)
+                                                         stage_start=self.round == 0 and self.stage > 0,
+                                                         stage_evaluations=self.stage_rounds * size)
         architectures = self.sampler.sample_round(live, targets, preferences)
         if self.broadcast is not None:
             agreed = [tuple(int(k) for k in a) for a in self.broadcast(architectures)]
