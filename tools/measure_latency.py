@@ -3,7 +3,7 @@
 Examples
 --------
 ``python tools/measure_latency.py --run-dir runs/x --device cuda --batch 64`` (writes runs/x/latency_cuda_b64.json);
-``python tools/measure_latency.py --device cpu --batch 1 --resolution 224 --output lut.json`` (the default space).
+``python tools/measure_latency.py --device cpu --batch 1 --image-size 224 --output lut.json`` (the default space).
 Then: ``python tools/generate.py runs/x --latency-ms 10,15 --latency-table runs/x/latency_cuda_b64.json``.
 """
 

@@ -4,7 +4,7 @@ Examples
 --------
 ``accelerate launch --multi_gpu --num_processes 8 tools/train_mobilenet.py --config runs/x/generated/network_flops_m-600.json
 --data-dir /data/imagenet --output-dir runs/x/train600 --mixed-precision bf16``;
-a quick CPU try: ``python tools/train_mobilenet.py --config net.json --dataset digits --resolution 32 --epochs 2
+a quick CPU try: ``python tools/train_mobilenet.py --config net.json --dataset digits --image-size 16 --epochs 2
 --batch-size 64 --lr 0.05 --output-dir runs/try-train``. ``--resume runs/try-train`` with the same flags continues.
 The network lands in the output directory as ``model.safetensors`` + ``config.json``.
 """
