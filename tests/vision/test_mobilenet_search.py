@@ -43,8 +43,8 @@ def test_min_live_keeps_candidates_and_eng_chooses_among_them(finished_run):
     run_dir, _, stdout = finished_run
     state = final_state(run_dir)
     live = np.array(state["distribution"]["live"])
-    assert state["counters"]["finished"] and state["description"]["--min-live"] == 3  # the default
-    assert live.sum(axis=1).tolist() == [3] * 7  # pruning stopped at three live candidates per block
+    assert state["counters"]["finished"] and state["description"]["--min-live"] == 2  # the default
+    assert live.sum(axis=1).tolist() == [2] * 7  # pruning stopped at two live candidates per block
     from ddp_vision.mobilenet.generate import cli
 
     command = stdout.split(f"next: python tools/generate.py {run_dir} ")[1].split()
@@ -57,16 +57,16 @@ def test_min_live_keeps_candidates_and_eng_chooses_among_them(finished_run):
     for answer in report["answers"]:
         assert all(live[e, k] for e, k in enumerate(answer["architecture"]))  # inside the searched distribution
         assert answer["costs"]["flops_m"] <= answer["budgets"]["flops_m"]
-    assert space["min_live"] == 3
+    assert space["min_live"] == 2
 
 
 def test_resume_with_different_settings_names_each_flag(finished_run, capsys):
-    argv = [*TINY, "--resume", str(finished_run[0]), "--min-live", "2", "--stage-depths", "1,1,1,1,1,1",
+    argv = [*TINY, "--resume", str(finished_run[0]), "--min-live", "3", "--stage-depths", "1,1,1,1,1,1",
             "--learning-rate", "0.1"]
     assert run_cli(main, argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    for text in ("--min-live: saved 3, now 2", "--stage-depths: saved [1, 1, 1, 1, 2, 1], now [1, 1, 1, 1, 1, 1]",
+    for text in ("--min-live: saved 2, now 3", "--stage-depths: saved [1, 1, 1, 1, 2, 1], now [1, 1, 1, 1, 1, 1]",
                  "--learning-rate: saved 0.025, now 0.1"):
         assert text in err
 
