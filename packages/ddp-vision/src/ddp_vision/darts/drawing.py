@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 
-from ddp_core.plotting import save_figure
+from ddp_core.plotting import new_figure, save_figure
 from ddp_vision.darts.genotypes import Genotype, validate_genotype
 
 __all__ = ["draw_genotype"]
@@ -60,13 +60,9 @@ def _draw_cell(axis, pairs: list[tuple[str, int]], concat: list[int], title: str
 
 def draw_genotype(genotype: Genotype, path: str | os.PathLike, title: str = "") -> pathlib.Path:
     """Write a PNG with the normal and the reduction cell of ``genotype``; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     genotype = validate_genotype(genotype)
-    figure, axes = plt.subplots(2, 1, figsize=(9, 6.5))
+    figure = new_figure(figsize=(9, 6.5))  # not through pyplot: drawing never switches the user's backend
+    axes = figure.subplots(2, 1)
     figure.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.02, hspace=0.15)
     _draw_cell(axes[0], genotype.normal, genotype.normal_concat, "normal cell")
     _draw_cell(axes[1], genotype.reduce, genotype.reduce_concat, "reduction cell")
