@@ -52,3 +52,16 @@ def minilm_tokenizer(minilm_path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def startup_seconds() -> float:
+    """Seconds a fresh interpreter takes to import the search command (torch, transformers, accelerate): the
+    unit that subprocess timeouts scale with before any search has been timed on this machine and load."""
+    import subprocess
+    import sys
+    import time
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import ddp_bert.search_cli"], check=True, capture_output=True)
+    return time.perf_counter() - started
