@@ -11,17 +11,18 @@ from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingCon
 
 
 class TinySupernet(nn.Module):
-    """Two decisions of two candidate blocks each, with BatchNorm so eval/train mode matters."""
+    """Decisions of 2 (or 3) candidate blocks (3x3, 1x1, 5x5 convolutions), with BatchNorm so eval/train mode
+    matters."""
 
-    def __init__(self, in_channels=3, num_classes=4):
+    def __init__(self, in_channels=3, num_classes=4, decisions=2, candidates=2):
         super().__init__()
         self.stem = nn.Conv2d(in_channels, 8, 3, padding=1)
         self.blocks = nn.ModuleList(
             nn.ModuleList([
-                nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()),
-                nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.ReLU()),
+                nn.Sequential(nn.Conv2d(8, 8, kernel, padding=kernel // 2), nn.BatchNorm2d(8), nn.ReLU())
+                for kernel in (3, 1, 5)[:candidates]
             ])
-            for _ in range(2)
+            for _ in range(decisions)
         )
         self.head = nn.Linear(8, num_classes)
 
@@ -32,10 +33,11 @@ class TinySupernet(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def make(splits, **overrides):
+def make(splits, supernet=None, **overrides):
     torch.manual_seed(0)
-    config = SupernetTrainingConfig(batch_size=8, eval_batch_size=16, steps_per_unit=3, total_units=6, **overrides)
-    return SupernetEvaluator(TinySupernet(), splits, config)
+    settings = {"batch_size": 8, "eval_batch_size": 16, "steps_per_unit": 3, "total_units": 6, **overrides}
+    config = SupernetTrainingConfig(**settings)
+    return SupernetEvaluator(supernet or TinySupernet(), splits, config)
 
 
 def test_train_updates_only_the_sampled_path(tiny_splits):
@@ -162,3 +164,28 @@ def test_non_finite_logits_are_refused_when_scoring(tiny_splits):
         model.head.bias.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="non-finite logits"):
         evaluator.score((0, 0))
+
+
+def test_a_search_saving_every_third_step_resumes_exactly_after_a_crash(tiny_splits, tmp_path):
+    from ddp_core import DDPSearch, Decision, SearchConfig, SearchSpace
+
+    space = SearchSpace([Decision(f"block{e}", ["conv3", "conv1", "conv5"]) for e in range(3)])
+    config = SearchConfig(rounds_per_stage=2, checkpoint_every=3)
+
+    def search(run_dir):
+        torch.manual_seed(0)  # the same initial supernet for every search, as the tools do
+        evaluator = make(tiny_splits, TinySupernet(decisions=3, candidates=3), total_units=10)
+        return DDPSearch(space, evaluator, config, run_dir=run_dir)
+
+    straight = search(tmp_path / "straight").run()
+    crashed = search(tmp_path / "crashed")
+    for _ in range(5):  # saved after step 3 (checkpoint_every) and at the stage end (step 6 is not reached)
+        crashed.step()
+    crashed.close()  # abandoned without saving, as a killed process would be
+    torch.rand(100)  # the process's generators move on (the checkpoint restores them)
+    resumed = search(tmp_path / "crashed")
+    assert resumed.steps == 3
+    result = resumed.run()
+    assert np.array_equal(result.distribution.theta, straight.distribution.theta)
+    assert [(r.architecture, r.score) for r in result.record.records] == \
+        [(r.architecture, r.score) for r in straight.record.records]
