@@ -93,9 +93,13 @@ def test_nas_bench_macro_search_runs_and_reports_its_benchmark_row(tmp_path):
     run_dir = tmp_path / "macro"
     done, _ = timed_run(tool("search_mobilenet.py", "--space", "nas-bench-macro", "--run-dir", str(run_dir),
                              "--dataset", "synthetic", "--image-size", "32", "--rounds-per-stage", "1",
-                             "--steps-per-unit", "1", "--batch-size", "8", "--eval-batch-size", "32", "--quiet",
+                             "--steps-per-unit", "1", "--batch-size", "8", "--eval-batch-size", "32",
                              "--cpu", "--report-to", "none"), timeout=900)
     assert done.returncode == 0, done.stderr
+    # one progress bar over the whole search (no per-unit bars), ending at 100 %
+    bar = [part for part in done.stderr.replace("\r", "\n").splitlines() if "search:" in part]
+    assert bar and all(part.startswith("nas-bench-macro search:") for part in bar), done.stderr[-1000:]
+    assert "100%" in bar[-1] and "3/3" in bar[-1] and "stage 0 done" in done.stdout
     space = json.loads((run_dir / "space.json").read_text())
     assert space["metadata"]["kind"] == "nas-bench-macro" and len(space["decisions"]) == 8
     assert np.array(final_state(run_dir)["distribution"]["live"]).sum(axis=1).tolist() == [2] * 8  # its min-live
