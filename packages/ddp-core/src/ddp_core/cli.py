@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,19 @@ from ddp_core.config import SearchConfig
 from ddp_core.presets import PRESETS
 from ddp_core.rundir import RunDirectoryError
 from ddp_core.validation import argument_type, positive_int
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one ``error:`` line naming the flag and the fix (exit 2), not a usage
+    block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # "argument --lr/--learning-rate: --learning-rate must be ..." says the flag twice
+        repeated = re.match(r"argument [^:]+: (--[\w-]+ .*)$", message)
+        if repeated:
+            message = repeated.group(1)
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
 
 probability = argument_type("--theta-momentum", minimum=0, maximum=1, exclusive_maximum=True)
 temperature = argument_type("--temperature", minimum=0, exclusive_minimum=True)

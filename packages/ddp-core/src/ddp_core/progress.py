@@ -37,7 +37,9 @@ def stage_line(info: dict[str, Any]) -> str:
     names = ", ".join(f"{p['decision']}:{p['candidate']}" for p in info["pruned"][:6])
     more = "" if len(info["pruned"]) <= 6 else f" (+{len(info['pruned']) - 6} more)"
     action = "postponed pruning" if info["postponed"] else f"pruned {names}{more}" if names else "nothing pruned"
-    return f"stage {info['stage']} done: max Theorem-3 bound {info['max_bound']:.3g}; {action}"
+    bound = info["max_bound"]
+    shown = f"{bound:.3g}" if bound == bound else "n/a (no candidate scored twice)"
+    return f"stage {info['stage']} done: max Theorem-3 bound {shown}; {action}"
 
 
 class ProgressBar:
@@ -70,7 +72,7 @@ class ProgressBar:
         self.bar.update(1)
 
     def on_stage_end(self, search: Any, info: dict[str, Any]) -> None:
-        if self.bar is not None and not isinstance(self.bar, ProgressPrinter):
+        if self.bar is not None and not isinstance(self.bar, ProgressPrinter) and not self.disable:
             self.bar.write(stage_line(info))
 
     def on_end(self, search: Any, result: Any) -> None:
@@ -78,6 +80,11 @@ class ProgressBar:
             self.bar.total = search.steps
             self.bar.n = search.steps
             self.bar.refresh()
+        self.close()
+
+    def close(self) -> None:
+        """Close the bar (DDPSearch.run calls this when a search stops on an error, so the error line is clean)."""
+        if self.bar is not None and not isinstance(self.bar, ProgressPrinter):
             self.bar.close()
         self.bar = None
 

@@ -67,12 +67,12 @@ class RunState:
         if state.get("format") != FORMAT:
             raise RunDirectoryError(f"{where} was written by another version of ddp-core (format "
                                     f"{state.get('format')!r}, need {FORMAT}); start a new --run-dir")
-        if state.get("space") != s.space.signature():
-            raise RunDirectoryError(f"{where} was written for a different search space; use a new --run-dir or "
-                                    "the original space settings")
         problems = describe_mismatch(state.get("config", {}), s.config.signature(), FLAGS)
         problems += describe_mismatch(state.get("description", {}), self.description)
-        if problems:
+        if state.get("space") != s.space.signature() and not problems:
+            raise RunDirectoryError(f"{where} was written for a different search space; use a new --run-dir or "
+                                    "the original space settings")
+        if problems:  # named flags explain a different space too (e.g. --stage-depths)
             raise RunDirectoryError(f"cannot resume {where}: settings differ from the saved run ("
                                     + "; ".join(problems) + "); pass the saved values or use a new --run-dir")
         s.distribution.load_state_dict(state["distribution"])

@@ -296,6 +296,9 @@ class DDPSearch:
                 self.step()
             return self.result()
         finally:
+            for callback in self.callbacks:
+                if hasattr(callback, "close"):
+                    callback.close()
             self.state.close()
 
     def close(self) -> None:

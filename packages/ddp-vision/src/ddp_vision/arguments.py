@@ -3,23 +3,10 @@ checked by ddp-core's one validator (``--learning-rate nan``, ``--steps-per-unit
 
 from __future__ import annotations
 
-import argparse
-import re
-
+from ddp_core.cli import OneLineArgumentParser
 from ddp_core.validation import argument_type
 
 __all__ = ["OneLineArgumentParser", "number", "positive_int", "positive_number"]
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line naming the flag and the fix, not a usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # "argument --lr/--learning-rate: --learning-rate must be ..." says the flag twice
-        repeated = re.match(r"argument [^:]+: (--[\w-]+ .*)$", message)
-        if repeated:
-            message = repeated.group(1)
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(flag: str):
