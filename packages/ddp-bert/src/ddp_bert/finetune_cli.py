@@ -30,11 +30,12 @@ from ddp_bert.glue import GlueTask, glue_task, load_glue, load_metric, predictio
 from ddp_bert.hub_access import SourceUnavailableError, check_can_push, check_hub_sources, push_folder
 from ddp_bert.model_card import fine_tuned_card, save_card
 from ddp_core import write_json_atomic
+from ddp_core.cli import OneLineArgumentParser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/finetune_bert.py``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", required=True, help="exported model directory (or any sequence classifier)")
     parser.add_argument("--task", required=True, help="GLUE task name")

@@ -33,7 +33,7 @@ from ddp_core import (
     run_cli,
     write_json_atomic,
 )
-from ddp_core.cli import EXPECTED_ERRORS
+from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser
 from ddp_core.validation import non_negative_int, positive_int
 
 # The paper's budget: 67M parameters for a BERT-base teacher (109.5M with a 2-way classifier).
@@ -62,7 +62,7 @@ def _budget_list(text: str) -> list[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags after RUN_DIR in ``tools/generate.py RUN_DIR ...`` for a BERT run."""
-    parser = argparse.ArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n\n")[0])
     parser.add_argument("--params-m", type=_budget_list, default=None, metavar="M[,M...]",
                         help="parameter budget(s) in millions, e.g. 15 or 10,15,20 (default: 67 for BERT-base, "
                              "the same fraction of other teachers)")

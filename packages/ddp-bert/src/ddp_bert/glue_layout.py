@@ -14,7 +14,6 @@ labels follow a simple word-overlap rule (learnable, so a smoke test can see a m
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from ddp_bert.glue import GlueTask, glue_task
+from ddp_core.cli import OneLineArgumentParser
 
 WORDS = (
     "the cat dog bird house river tree stone city road car train book letter music song light night day "
@@ -135,7 +135,7 @@ def write_synthetic_task(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ddp_bert.glue_layout OUT_DIR --task rte``: write a synthetic GLUE-layout task."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir")
     parser.add_argument("--task", default="rte", help="GLUE task name (default rte)")
     parser.add_argument("--train", type=int, default=200, help="training examples")

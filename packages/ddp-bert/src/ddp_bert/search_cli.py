@@ -48,7 +48,7 @@ from ddp_core import (
     search_config_from_args,
     write_json_atomic,
 )
-from ddp_core.cli import EXPECTED_ERRORS
+from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser
 from ddp_core.validation import non_negative_int, positive_int
 
 TEACHER_SUBDIR = "teacher"
@@ -70,7 +70,7 @@ def _int_list(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``tools/search_bert.py``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description="DDPNAS BERT compression search (run it with `accelerate launch`).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

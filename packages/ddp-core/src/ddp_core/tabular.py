@@ -302,12 +302,12 @@ def parse_budgets(text: str | None) -> list[float]:
 
 def generate_cli(run_dir: Path, argv: list[str]) -> int:
     """ENG on a NAS-Bench-Macro run: ``tools/generate.py RUN_DIR --params-m 1.0,2.0 --flops-m 40``."""
-    import argparse
 
+    from ddp_core.cli import OneLineArgumentParser
     from ddp_core.generation import generate
     from ddp_core.persistence import load_run, write_json_atomic
 
-    parser = argparse.ArgumentParser(prog="generate.py RUN_DIR", description=generate_cli.__doc__)
+    parser = OneLineArgumentParser(prog="generate.py RUN_DIR", description=generate_cli.__doc__)
     parser.add_argument("--params-m", help="parameter budgets in millions, comma-separated")
     parser.add_argument("--flops-m", help="MAC budgets in millions, comma-separated")
     parser.add_argument("--pruned-space", action="store_true",
