@@ -10,6 +10,7 @@ random search at equal queries over many seeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from ddp_core.tabular import (
     key_of,
     macro_costs,
     macro_space,
+    noise_for_kendall_tau,
 )
 from ddp_core.validation import argument_type
 from ddp_vision.accelerator import make_accelerator, tracker_config
@@ -79,6 +81,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--params-m", type=budget_list("--params-m"), default="1.0,1.5,2.0",
                         help="ENG parameter budgets (millions)")
     parser.add_argument("--flops-m", type=budget_list("--flops-m"), default="40,60,80", help="ENG MAC budgets (millions)")
+    parser.add_argument("--noise-kendall-tau", type=argument_type("--noise-kendall-tau", minimum=0, maximum=1,
+                        exclusive_minimum=True, exclusive_maximum=True), default=None, metavar="TAU",
+                        help="add fresh noise to every score so that scores and true accuracies have Kendall TAU "
+                             "(weight sharing: ~0.57, the paper's Fig. 7)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--sleep-per-sample", type=argument_type("--sleep-per-sample", minimum=0), default=0.0,
                         help=argparse.SUPPRESS)
@@ -98,9 +104,10 @@ def main(argv: Sequence[str]) -> int:
     apply_threads(args.threads)
     run_dir = prepare_run_dir(args, Path("runs") / f"tabular-{time.strftime('%Y%m%d-%H%M%S')}")
     config = search_config_from_args(args)
-    description = {"--benchmark": str(args.benchmark.expanduser().resolve())}
+    description = {"--benchmark": str(args.benchmark.expanduser().resolve()), "--noise-kendall-tau": args.noise_kendall_tau}
     check_resume(run_dir, config, description)
     benchmark = NasBenchMacro(args.benchmark)
+    noise_sd = 0.0 if args.noise_kendall_tau is None else noise_for_kendall_tau(benchmark, args.noise_kendall_tau)
 
     def make_config(seed: int) -> SearchConfig:
         config = search_config_from_args(args)
@@ -111,7 +118,7 @@ def main(argv: Sequence[str]) -> int:
     callbacks: list = [TrackerCallback(accelerator.log)] + ([] if args.quiet else [ProgressBar("NAS-Bench-Macro")])
     if args.sleep_per_sample:
         callbacks.append(SlowDown(args.sleep_per_sample))
-    search = DDPSearch(macro_space(), MacroOracle(benchmark, seed=config.seed), config, run_dir=run_dir,
+    search = DDPSearch(macro_space(), MacroOracle(benchmark, seed=config.seed, noise_sd=noise_sd), config, run_dir=run_dir,
                        callbacks=callbacks, description=description)
     accelerator.init_trackers("search", config=tracker_config({**description, **config.signature()}))
     if search.steps:
@@ -158,11 +165,9 @@ def main(argv: Sequence[str]) -> int:
               f"{'median rank':>13}{'DDP <= random':>15}")
         for rounds in args.compare_rounds:
             def config_for(seed: int, rounds: int = int(rounds)) -> SearchConfig:
-                config = make_config(seed)
-                config.rounds_per_stage = rounds
-                return config
+                return dataclasses.replace(make_config(seed), rounds_per_stage=rounds, max_evaluations=None)
 
-            comparison = compare_with_random(benchmark, config_for, args.compare_seeds)
+            comparison = compare_with_random(benchmark, config_for, args.compare_seeds, noise_sd=noise_sd)
             comparison["rounds_per_stage"] = int(rounds)
             report["comparison"].append(comparison)
             for name, label in (("ddp", "DDPNAS"), ("random", "random search")):

@@ -128,3 +128,18 @@ def test_kendall_tau_matches_scipy():
         x = rng.integers(0, 6, size=40).astype(float)  # ties on purpose
         y = x + rng.normal(0, 2, size=40)
         assert kendall_tau(x, y) == pytest.approx(kendalltau(x, y)[0], abs=1e-12)
+
+
+def test_weight_sharing_noise_is_calibrated_to_the_target_kendall_tau(benchmark):
+    from ddp_core.tabular import MacroOracle, kendall_tau, noise_for_kendall_tau
+
+    sd = noise_for_kendall_tau(benchmark, 0.57)
+    oracle = MacroOracle(benchmark, seed=5, noise_sd=sd)
+    keys = list(benchmark.entries)[::3]
+    scores = [oracle.score(tuple(int(c) for c in key)) for key in keys]
+    truth = [benchmark.entries[key].mean_acc for key in keys]
+    assert abs(kendall_tau(scores, truth) - 0.57) < 0.04
+    clean = MacroOracle(benchmark, seed=5)
+    assert abs(kendall_tau([clean.score(tuple(int(c) for c in k)) for k in keys], truth) - 0.57) > 0.2
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        noise_for_kendall_tau(benchmark, 1.2)

@@ -197,14 +197,33 @@ class NasBenchMacro:
         return self.best().key
 
 
+def noise_for_kendall_tau(benchmark: NasBenchMacro, tau: float, sample: int = 2000, seed: int = 0) -> float:
+    """The std (accuracy in [0, 1]) of fresh Gaussian noise that makes single noisy scores and the true mean
+    accuracies have Kendall ``tau`` over the benchmark (weight sharing: the paper's Fig. 7 measures ~0.57)."""
+    if not 0.0 < tau < 1.0:
+        raise ValueError(f"a target Kendall tau must be in (0, 1), got {tau!r}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    entries = list(benchmark.entries.values())
+    picks = rng.choice(len(entries), size=min(sample, len(entries)), replace=False)
+    truth = np.array([entries[i].mean_acc for i in picks]) / 100.0
+    unit = rng.standard_normal(len(picks))
+    low, high = 0.0, 1.0
+    for _ in range(40):  # more noise, lower tau
+        middle = (low + high) / 2
+        low, high = (middle, high) if kendall_tau(truth, truth + middle * unit) > tau else (low, middle)
+    return (low + high) / 2
+
+
 class MacroOracle:
-    """Evaluator: a lookup of one of the three trained seeds, drawn at random; accuracy in [0, 1]."""
+    """Evaluator: a lookup of one of the three trained seeds, drawn at random; accuracy in [0, 1]; with
+    ``noise_sd``, plus fresh Gaussian noise (see :func:`noise_for_kendall_tau`)."""
 
     higher_is_better = True
 
-    def __init__(self, benchmark: NasBenchMacro, seed: int = 0) -> None:
+    def __init__(self, benchmark: NasBenchMacro, seed: int = 0, noise_sd: float = 0.0) -> None:
         self.benchmark = benchmark
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.noise_sd = float(noise_sd)
         self.queries = 0
 
     def train(self, architecture: Architecture) -> None:
@@ -213,7 +232,8 @@ class MacroOracle:
     def score(self, architecture: Architecture) -> float:
         self.queries += 1
         accuracies = self.benchmark.entries[key_of(architecture)].test_acc
-        return float(accuracies[int(self.rng.integers(len(accuracies)))]) / 100.0
+        score = float(accuracies[int(self.rng.integers(len(accuracies)))]) / 100.0
+        return score + float(self.rng.standard_normal()) * self.noise_sd if self.noise_sd else score
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "queries": self.queries}
@@ -233,24 +253,26 @@ class MacroOracle:
         self.load_state_dict(read_json(Path(directory) / "oracle.json"))
 
 
-def random_search(benchmark: NasBenchMacro, queries: int, seed: int) -> str:
+def random_search(benchmark: NasBenchMacro, queries: int, seed: int, noise_sd: float = 0.0) -> str:
     """Best of ``queries`` random keys by one noisy observation each (the baseline at equal cost)."""
     rng = np.random.Generator(np.random.PCG64(seed))
     keys = list(benchmark.entries)
     best_key, best_score = None, -np.inf
     for index in rng.integers(len(keys), size=queries):
         key = keys[int(index)]
-        observed = benchmark.entries[key].test_acc[int(rng.integers(3))]
+        observed = benchmark.entries[key].test_acc[int(rng.integers(3))] / 100.0
+        observed += float(rng.standard_normal()) * noise_sd if noise_sd else 0.0
         if observed > best_score:
             best_key, best_score = key, observed
     return best_key
 
 
-def macro_search(benchmark: NasBenchMacro, config: Any, run_dir: Path | None = None, callbacks: tuple = ()) -> dict[str, Any]:
+def macro_search(benchmark: NasBenchMacro, config: Any, run_dir: Path | None = None, callbacks: tuple = (),
+                 noise_sd: float = 0.0) -> dict[str, Any]:
     """Run DDPNAS on NAS-Bench-Macro; report the found key, its true accuracy, rank and queries."""
     from ddp_core.search import DDPSearch
 
-    oracle = MacroOracle(benchmark, seed=config.seed)
+    oracle = MacroOracle(benchmark, seed=config.seed, noise_sd=noise_sd)
     search = DDPSearch(macro_space(), oracle, config, run_dir=run_dir, callbacks=callbacks)
     result = search.run()
     key = key_of(result.architecture)
@@ -264,12 +286,12 @@ def macro_search(benchmark: NasBenchMacro, config: Any, run_dir: Path | None = N
     }
 
 
-def compare_with_random(benchmark: NasBenchMacro, make_config: Any, seeds: int) -> dict[str, Any]:
-    """DDPNAS vs random search with the same number of queries, over ``seeds`` seeds."""
+def compare_with_random(benchmark: NasBenchMacro, make_config: Any, seeds: int, noise_sd: float = 0.0) -> dict[str, Any]:
+    """DDPNAS vs random search with the same number of queries (and the same score noise), over ``seeds`` seeds."""
     rows = []
     for seed in range(seeds):
-        found = macro_search(benchmark, make_config(seed))
-        baseline = random_search(benchmark, found["queries"], seed=10_000 + seed)
+        found = macro_search(benchmark, make_config(seed), noise_sd=noise_sd)
+        baseline = random_search(benchmark, found["queries"], seed=10_000 + seed, noise_sd=noise_sd)
         rows.append({
             "seed": seed, "queries": found["queries"],
             "ddp_key": found["key"], "ddp_acc": found["true_mean_acc"], "ddp_rank": found["rank"],
