@@ -281,7 +281,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train from the command line; returns the process exit status (2: bad input, one line on stderr)."""
     args = parse_args(argv)
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    if args.launcher != "none":  # torch.distributed reads it; a plain run must not leave it behind (in-process callers)
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     try:
         cfg = load_config(args.config, args.cfg_options)
         check_datasets(cfg, ["train_dataloader"] + (["val_dataloader"] if cfg.get("val_cfg") else []))
