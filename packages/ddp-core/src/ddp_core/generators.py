@@ -132,7 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return int(generator(run_dir, argv[1:]) or 0)
+    from ddp_core.cli import EXPECTED_ERRORS, one_line
+
+    try:
+        return int(generator(run_dir, argv[1:]) or 0)
+    except EXPECTED_ERRORS as error:  # a generator's expected failure is one line too (--debug: the traceback)
+        if debug:
+            raise
+        print(f"error: {one_line(error)} (--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
