@@ -163,3 +163,13 @@ def test_tiny_search_on_regression_and_three_way_tasks(task, tiny_bert_dir, glue
     assert space["metadata"]["num_labels"] == (1 if task == "stsb" else 3)
     assert space["min_live"] == 1
     assert not (run_dir / "logs").exists()  # --report-to none
+
+
+def test_a_diverging_search_stops_with_one_clear_line(tiny_bert_dir, glue_dir, tmp_path, monkeypatch, capsys):
+    def nan_loss(logits, labels):
+        return logits.sum() * float("nan")
+
+    monkeypatch.setattr(evaluator_module, "task_loss", nan_loss)
+    assert search_cli(tiny_search_args(tiny_bert_dir, glue_dir, tmp_path / "run")) == 2
+    line = one_error_line(capsys)
+    assert "training diverged: the loss is nan" in line and "lower --lr" in line

@@ -152,13 +152,19 @@ class BertSupernetEvaluator:
                         soft = self.supernet(**batch, subnetwork=None)
                 loss = (1 - self.distill_weight) * loss + self.distill_weight * distillation_loss(
                     logits, soft.detach(), self.distill_temperature)
+            value = float(loss.detach())
+            if not np.isfinite(value):  # a diverged supernet would otherwise score every sub-network at chance
+                raise ValueError(
+                    f"training diverged: the loss is {value} at optimizer step {self.optimizer_steps + 1} "
+                    f"(sub-network depth {shape.depth}); lower --lr, or resume from an earlier run directory"
+                )
             self.accelerator.backward(loss)
             self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.optimizer_steps += 1
-            losses.append(float(loss.detach()))
+            losses.append(value)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
