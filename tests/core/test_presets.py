@@ -223,3 +223,27 @@ def test_joint_keeps_the_incumbent_alive_and_answers_with_an_evaluated_architect
         incumbent = stage["incumbent"]
         pruned = {(p["decision"], p["candidate"]) for p in stage["pruned"]}
         assert not any((f"l{e}", ["id", "mb3", "mb5"][k]) in pruned for e, k in enumerate(incumbent))
+
+
+def test_joint_update_by_hand():
+    """θ follows Eq. 4-5 on softmax(effects / τ); effects from the independent ridge solve; the incumbent's
+    candidates are protected from pruning."""
+    from ddp_core.presets import joint_update
+
+    space = two_by_two()
+    record = PerformanceRecord(space)
+    archs, scores = [(0, 0), (0, 1), (1, 0), (1, 1)], [0.50, 0.70, 0.60, 0.90]
+    for a, score in zip(archs, scores, strict=True):
+        record.add(0, 0, a, score)
+    x = np.array([[1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1]], dtype=float)
+    design = np.hstack([x, np.ones((4, 1))])
+    weights = np.linalg.solve(design.T @ design + np.diag([1.0] * 4 + [1e-6]), design.T @ normal_scores(scores))
+    effects = weights[:4].reshape(2, 2)
+    target = np.exp(effects / 0.5) / np.exp(effects / 0.5).sum(axis=1, keepdims=True)
+    update = joint_update(record, 0, space.full_mask(), np.full((2, 2), 0.5), np.zeros((2, 2)),
+                          higher_is_better=True, momentum=0.9, temperature=0.5, normalization="sum", space=space)
+    assert update.utility.values == pytest.approx(effects)
+    assert update.velocity == pytest.approx(0.1 * target)
+    assert update.theta == pytest.approx((0.5 + 0.1 * target) / 1.1)
+    assert update.incumbent == (1, 1)  # noise-free: the best observed score
+    assert update.protected.tolist() == [[False, True], [False, True]]
