@@ -13,7 +13,6 @@ import configparser
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import zipfile
 from importlib import metadata
 
 import pytest
+from offline_uv import uv
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
@@ -35,18 +35,6 @@ GENERATORS = {
     "ddp-seg": {},
 }
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
-
-
-def uv(*args: str, timeout: float) -> str:
-    """Run uv offline; outside `uv build`, without the workspace's settings (its torch constraint, say)."""
-    executable = shutil.which("uv")
-    assert executable, "uv must be on PATH (the README installs it with `python3 -m pip install uv`)"
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
-    isolated = [] if args[0] == "build" else ["--no-config"]
-    result = subprocess.run([executable, *args, *isolated], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, f"uv {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout + result.stderr
 
 
 def wheel_requirements(wheel: pathlib.Path) -> list[Requirement]:

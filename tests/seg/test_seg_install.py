@@ -12,15 +12,15 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
 
 import pytest
+from offline_uv import uv
 from packaging.requirements import Requirement
 from packaging.version import Version
-from seg_test_configs import DARTS_NAME, REPO_ROOT, SMALL_DARTS, overrides_as_cli, tiny_overrides
+from seg_test_configs import DARTS_NAME, SMALL_DARTS, overrides_as_cli, tiny_overrides
 
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 # A stand-in for mmcv's compiled extension: every operator name resolves, so `mmcv.ops` imports as with a real
@@ -37,18 +37,6 @@ def __getattr__(name):
 
     return op
 '''
-
-
-def uv(*args: str, timeout: float) -> str:
-    """Run uv offline; outside `uv build`, without the workspace's settings (its torch constraint, say)."""
-    executable = shutil.which("uv")
-    assert executable, "uv must be on PATH (the README installs it with `python3 -m pip install uv`)"
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
-    isolated = [] if args[0] == "build" else ["--no-config"]
-    result = subprocess.run([executable, *args, *isolated], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, f"uv {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout + result.stderr
 
 
 def write_wheel(directory: pathlib.Path, name: str, version: str, files: dict[str, bytes]) -> pathlib.Path:
