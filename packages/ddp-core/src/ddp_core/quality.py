@@ -1,0 +1,336 @@
+"""The default preset's model of quality: additive effects from every record, pairwise interactions on top.
+
+Two parts, both numpy only, both refitted once per round at a cost that does not grow with the number of
+distinct architectures beyond a cap:
+
+1. **Additive**: a ridge regression of normal scores (ranks through Φ⁻¹, so units do not matter) on the one-hot
+   architecture (active decisions only) with a free intercept per stage, over *every* record. Its Gram matrix is
+   kept as sufficient statistics and updated per record, so a refit costs one pass of ``bincount`` over the
+   records plus one solve of the (candidates + stages) system.
+2. **Interactions**: a Gaussian process on what the additive part leaves unexplained, one point per distinct
+   evaluated architecture (its mean residual), with the kernel
+
+       k(x, x') = s1 · m / E  +  s2 · m (m - 1) / (E (E - 1)),      m = decisions where x and x' agree,
+
+   plus, as noise, ``s_d`` (higher-order effects particular to one architecture) and ``s_n / n_x`` (the
+   measurement noise of a mean of ``n_x`` scores, ``s_n`` measured on repeated scores). ``m (m - 1) / 2`` counts
+   the *pairs* of decisions on which two architectures agree, so this GP is exactly a ridge regression on
+   one-hot pairwise features, shrunk by ``s2``: where data are few the marginal likelihood picks small ``s1``,
+   ``s2`` and the model stays additive. The fitted GP is therefore also an explicit pairwise model,
+   ``f(x) = c + Σ_e u_e(x_e) + Σ_{e<f} W_ef(x_e, x_f)`` (:meth:`QualityModel.pairwise`), which
+   :mod:`ddp_core.recommend` maximises exactly under budgets. Above ``max_points`` distinct architectures the GP
+   is fitted on the best half and the most recent half of them.
+
+Estimates of *evaluated* architectures add a share ``s_d / (s_d + s_n / n_x)`` of their own residual to the
+prediction (empirical Bayes): without noise the estimate is what was measured, under heavy noise it leans on
+the model, so one lucky score does not win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ddp_core.model import normal_scores
+from ddp_core.space import Architecture, SearchSpace
+
+# (linear share, pairwise share) of the residual variance tried by the marginal likelihood; the rest is s_d.
+_SHARES = [(a, b) for a in (0.0, 0.1, 0.3) for b in (0.0, 0.05, 0.15, 0.3, 0.5, 0.75) if a + b <= 0.9]
+
+
+class QualityModel:
+    """See the module docstring. ``update(records)`` then ``fit()``; records only ever get appended.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    ridge : float
+        Penalty on the additive effects, in records: a candidate seen n times is shrunk by ~ridge / (n + ridge).
+    max_points : int
+        Cap on the distinct architectures the interaction GP is fitted on (its cost is cubic in them).
+    """
+
+    def __init__(self, space: SearchSpace, ridge: float = 1.0, max_points: int = 400) -> None:
+        self.space = space
+        self.ridge = float(ridge)
+        self.max_points = int(max_points)
+        sizes = np.asarray(space.sizes, dtype=np.int64)
+        self.num_decisions = len(sizes)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.num_features = int(sizes.sum())
+        # Encoded candidates for the interaction kernel: a conditional decision gets one more value, "inactive".
+        self.conditional = np.array([d.requires is not None for d in space.decisions])
+        self.encoded_sizes = sizes + self.conditional.astype(np.int64)
+        self.encoded_offsets = np.concatenate([[0], np.cumsum(self.encoded_sizes)[:-1]]).astype(np.int64)
+        self.num_encoded = int(self.encoded_sizes.sum())
+        self._controllers = [
+            (e, space.decision_index(d.requires.decision),
+             np.array([space.decisions[space.decision_index(d.requires.decision)].index(n)
+                       for n in d.requires.candidates]))
+            for e, d in enumerate(space.decisions) if d.requires is not None
+        ]
+        capacity = 64
+        self._features = np.full((capacity, self.num_decisions), -1, dtype=np.int64)  # -1: inactive
+        self._stages = np.zeros(capacity, dtype=np.int64)
+        self._scores = np.zeros(capacity)
+        self._group = np.zeros(capacity, dtype=np.int64)
+        self.num_records = 0
+        self._gram_features = np.zeros((self.num_features, self.num_features))
+        self._feature_stage = np.zeros((self.num_features, 1))
+        self._stage_counts = np.zeros(1)
+        self.distinct: dict[Architecture, int] = {}
+        self.distinct_architectures: list[Architecture] = []
+        self._hyper_points = -1
+        self.shares = (0.0, 0.0)
+        self.fitted = False
+
+    # ------------------------------------------------------------------ data
+    def active(self, architectures: np.ndarray) -> np.ndarray:
+        archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
+        active = np.ones(archs.shape, dtype=bool)
+        for e, parent, allowed in self._controllers:
+            active[:, e] = np.isin(archs[:, parent], allowed)
+        return active
+
+    def feature_indices(self, architectures: Sequence[Architecture]) -> np.ndarray:
+        """(n, E) column of each active decision's candidate in the one-hot design, -1 where inactive."""
+        archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
+        return np.where(self.active(archs), self.offsets[None, :] + archs, -1)
+
+    def encoded(self, architectures: Sequence[Architecture]) -> np.ndarray:
+        """(n, E) candidate per decision with inactive decisions mapped to their extra value (for the kernel)."""
+        archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
+        return np.where(self.active(archs), archs, np.asarray(self.space.sizes)[None, :])
+
+    def _grow(self, needed: int) -> None:
+        capacity = self._features.shape[0]
+        if needed <= capacity:
+            return
+        capacity = max(needed, 2 * capacity)
+        self._features = np.concatenate([self._features, np.full((capacity - self._features.shape[0],
+                                                                   self.num_decisions), -1, dtype=np.int64)])
+        for name in ("_stages", "_scores", "_group"):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.zeros(capacity - old.shape[0], dtype=old.dtype)]))
+
+    def update(self, architectures: Sequence[Architecture], scores: Sequence[float], stages: Sequence[int]) -> None:
+        """Append records (oriented scores: higher is better). Sufficient statistics are updated in place."""
+        n_new = len(scores)
+        if n_new == 0:
+            return
+        archs = [tuple(int(k) for k in a) for a in architectures]
+        start = self.num_records
+        self._grow(start + n_new)
+        features = self.feature_indices(archs)
+        stages = np.asarray(stages, dtype=np.int64)
+        self._features[start:start + n_new] = features
+        self._stages[start:start + n_new] = stages
+        self._scores[start:start + n_new] = np.asarray(scores, dtype=np.float64)
+        for i, a in enumerate(archs):
+            group = self.distinct.get(a)
+            if group is None:
+                group = self.distinct[a] = len(self.distinct_architectures)
+                self.distinct_architectures.append(a)
+            self._group[start + i] = group
+        self.num_records += n_new
+        num_stages = int(stages.max()) + 1
+        if num_stages > self._stage_counts.shape[0]:
+            extra = num_stages - self._stage_counts.shape[0]
+            self._stage_counts = np.concatenate([self._stage_counts, np.zeros(extra)])
+            self._feature_stage = np.hstack([self._feature_stage, np.zeros((self.num_features, extra))])
+        f = self.num_features
+        valid = features >= 0
+        rows = np.repeat(np.arange(n_new), valid.sum(axis=1))
+        columns = features[valid]
+        # X'X over the new records: every pair of active columns of one record.
+        if n_new <= 256:
+            for i in range(n_new):
+                c = features[i][valid[i]]
+                self._gram_features[np.ix_(c, c)] += 1.0
+        else:
+            padded = np.where(valid, features, f)  # f: a dump column, dropped below
+            chunk = max(1, 2_000_000 // max(self.num_decisions**2, 1))
+            for first in range(0, n_new, chunk):
+                part = padded[first:first + chunk]
+                pairs = (part[:, :, None] * (f + 1) + part[:, None, :]).ravel()
+                counts = np.bincount(pairs, minlength=(f + 1) ** 2).reshape(f + 1, f + 1)
+                self._gram_features += counts[:f, :f]
+        np.add.at(self._feature_stage, (columns, stages[rows]), 1.0)
+        np.add.at(self._stage_counts, stages, 1.0)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self) -> QualityModel:
+        n = self.num_records
+        if n < 2:
+            raise ValueError("the quality model needs at least two records")
+        f, b = self.num_features, self._stage_counts.shape[0]
+        z = normal_scores(self._scores[:n])
+        features = self._features[:n]
+        valid = features >= 0
+        weights = np.broadcast_to(z[:, None], features.shape)[valid]
+        xz = np.bincount(features[valid], weights=weights, minlength=f)
+        bz = np.bincount(self._stages[:n], weights=z, minlength=b)
+        gram = np.zeros((f + b, f + b))
+        gram[:f, :f] = self._gram_features + self.ridge * np.eye(f)
+        gram[:f, f:] = self._feature_stage
+        gram[f:, :f] = self._feature_stage.T
+        gram[f:, f:] = np.diag(self._stage_counts + 1e-6)
+        inverse = np.linalg.inv(gram)
+        solution = inverse @ np.concatenate([xz, bz])
+        self.coefficients, self.intercepts = solution[:f], solution[f:]
+        padded = np.concatenate([self.coefficients, [0.0]])
+        additive = padded[np.where(valid, features, f)].sum(axis=1)
+        adjusted = z - self.intercepts[self._stages[:n]]
+        residual = adjusted - additive
+        dof = max(n - 1, 1)
+        self.residual_variance = max(float(residual @ residual) / dof, 1e-6)
+        self._effect_covariance_factor = None
+        self._inverse_features = inverse[:f, :f]
+        self.z = z
+        # Per distinct architecture: mean adjusted score, count, within-architecture noise.
+        groups = self._group[:n]
+        d = len(self.distinct_architectures)
+        self.counts = np.bincount(groups, minlength=d).astype(np.float64)
+        self.means = np.bincount(groups, weights=adjusted, minlength=d) / self.counts
+        within = float(((adjusted - self.means[groups]) ** 2).sum())
+        repeats = n - d
+        self.noise = within / repeats if repeats > 0 else 0.0
+        self.has_repeats = repeats > 0
+        self.distinct_features = self.feature_indices(self.distinct_architectures)
+        self.distinct_additive = padded[np.where(self.distinct_features >= 0, self.distinct_features, f)].sum(axis=1)
+        self._fit_interactions()
+        self.fitted = True
+        return self
+
+    def _select_points(self) -> np.ndarray:
+        d = len(self.distinct_architectures)
+        if d <= self.max_points:
+            return np.arange(d)
+        best = np.argsort(-self.means, kind="stable")[: self.max_points // 2]
+        chosen = set(best.tolist())
+        recent = [j for j in range(d - 1, -1, -1) if j not in chosen][: self.max_points - len(chosen)]
+        return np.sort(np.array(sorted(chosen) + recent, dtype=np.int64))
+
+    def _kernels(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = self.num_decisions
+        matches = (a[:, None, :] == b[None, :, :]).sum(axis=2).astype(np.float64)
+        linear = matches / e
+        pairwise = matches * (matches - 1) / (e * (e - 1)) if e > 1 else np.zeros_like(matches)
+        return linear, pairwise
+
+    def _fit_interactions(self) -> None:
+        points = self._select_points()
+        self.points = points
+        self.point_encoded = self.encoded([self.distinct_architectures[j] for j in points])
+        residual = self.means[points] - self.distinct_additive[points]
+        noise_mean = self.noise / self.counts[points]
+        linear, pairwise = self._kernels(self.point_encoded, self.point_encoded)
+        total = max(float(np.mean(residual**2)) - float(np.mean(noise_mean)), 1e-6)
+        if len(points) != self._hyper_points and (self._hyper_points < 0 or len(points) >= 1.2 * self._hyper_points
+                                                  or len(points) < self._hyper_points):
+            self.shares = self._choose_shares(residual, noise_mean, linear, pairwise, total)
+            self._hyper_points = len(points)
+        share_linear, share_pairwise = self.shares
+        self.s_linear, self.s_pairwise = share_linear * total, share_pairwise * total
+        self.s_distinct = max(total * (1.0 - share_linear - share_pairwise), 1e-6)
+        covariance = self.s_linear * linear + self.s_pairwise * pairwise
+        covariance[np.diag_indices_from(covariance)] += self.s_distinct + noise_mean + 1e-9
+        factor = np.linalg.cholesky(covariance)
+        self._gp_factor = factor
+        self.alpha = _cho_solve(factor, residual)
+        self.point_residual = residual
+
+    @staticmethod
+    def _choose_shares(residual, noise_mean, linear, pairwise, total) -> tuple[float, float]:
+        best, best_value = (0.0, 0.0), -np.inf
+        for a, b in _SHARES:
+            covariance = total * (a * linear + b * pairwise)
+            covariance[np.diag_indices_from(covariance)] += total * (1.0 - a - b) + noise_mean + 1e-9
+            try:
+                factor = np.linalg.cholesky(covariance)
+            except np.linalg.LinAlgError:
+                continue
+            alpha = _cho_solve(factor, residual)
+            value = -0.5 * float(residual @ alpha) - float(np.log(np.diag(factor)).sum())
+            if value > best_value + 1e-9:
+                best, best_value = (a, b), value
+        return best
+
+    # ------------------------------------------------------------------ predictions
+    def additive(self, architectures: Sequence[Architecture], coefficients: np.ndarray | None = None) -> np.ndarray:
+        coefficients = self.coefficients if coefficients is None else coefficients
+        padded = np.concatenate([coefficients, [0.0]])
+        features = self.feature_indices(architectures)
+        return padded[np.where(features >= 0, features, self.num_features)].sum(axis=1)
+
+    def predict(self, architectures: Sequence[Architecture], return_std: bool = False):
+        """Model prediction (normal-score units, intercepts left out): additive + interactions. With
+        ``return_std`` also the interaction part's posterior standard deviation."""
+        archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
+        linear, pairwise = self._kernels(self.encoded(archs), self.point_encoded)
+        cross = self.s_linear * linear + self.s_pairwise * pairwise
+        mean = self.additive(archs) + cross @ self.alpha
+        if not return_std:
+            return mean
+        solved = _forward(self._gp_factor, cross.T)
+        prior = self.s_linear + self.s_pairwise
+        variance = np.maximum(prior - (solved**2).sum(axis=0), 0.0)
+        return mean, np.sqrt(variance)
+
+    def estimates(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
+        """Per distinct evaluated architecture: (architectures, estimate, times evaluated); see the module doc."""
+        predicted = self.predict(self.distinct_architectures)
+        own = self.means - predicted
+        weight = self.s_distinct / (self.s_distinct + self.noise / self.counts)
+        return list(self.distinct_architectures), predicted + weight * own, self.counts.copy()
+
+    def effects(self, coefficients: np.ndarray | None = None) -> np.ndarray:
+        """Additive candidate effects as an (E, Kmax) array, 0 where a candidate does not exist."""
+        coefficients = self.coefficients if coefficients is None else coefficients
+        out = np.zeros((self.space.num_decisions, self.space.max_candidates))
+        for e, size in enumerate(self.space.sizes):
+            out[e, :size] = coefficients[self.offsets[e]: self.offsets[e] + size]
+        return out
+
+    def sample_coefficients(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw of the additive effects from their Gaussian posterior (Thompson sampling)."""
+        if self._effect_covariance_factor is None:
+            covariance = self._inverse_features * self.residual_variance
+            covariance = (covariance + covariance.T) / 2.0
+            self._effect_covariance_factor = np.linalg.cholesky(covariance + 1e-10 * np.eye(self.num_features))
+        return self.coefficients + self._effect_covariance_factor @ rng.standard_normal(self.num_features)
+
+    def sample_effects(self, rng: np.random.Generator) -> np.ndarray:
+        return self.effects(self.sample_coefficients(rng))
+
+    def pairwise(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted model as explicit terms over the encoded candidates (inactive = one extra value):
+        ``unary`` (num_encoded,) and ``pair`` (num_encoded, num_encoded) symmetric with zero diagonal blocks, such
+        that ``predict(x) = Σ_e unary[o_e + x_e] + Σ_{e<f} pair[o_e + x_e, o_f + x_f]`` exactly."""
+        e = self.num_decisions
+        onehot = np.zeros((len(self.points), self.num_encoded))
+        rows = np.repeat(np.arange(len(self.points)), e)
+        onehot[rows, (self.encoded_offsets[None, :] + self.point_encoded).ravel()] = 1.0
+        unary = np.zeros(self.num_encoded)
+        for d in range(e):
+            size = self.space.sizes[d]
+            unary[self.encoded_offsets[d]: self.encoded_offsets[d] + size] = \
+                self.coefficients[self.offsets[d]: self.offsets[d] + size]
+        unary += (self.s_linear / e) * (onehot.T @ self.alpha)
+        pair = np.zeros((self.num_encoded, self.num_encoded))
+        if e > 1 and self.s_pairwise > 0:
+            pair = (2.0 * self.s_pairwise / (e * (e - 1))) * ((onehot * self.alpha[:, None]).T @ onehot)
+            for d in range(e):
+                block = slice(self.encoded_offsets[d], self.encoded_offsets[d] + self.encoded_sizes[d])
+                pair[block, block] = 0.0
+        return unary, pair
+
+
+def _forward(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve L y = b for lower-triangular L (numpy has no triangular solver; L is small)."""
+    return np.linalg.solve(factor, b)
+
+
+def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(factor.T, np.linalg.solve(factor, b))
