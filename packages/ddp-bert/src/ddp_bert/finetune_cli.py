@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
     DataCollatorWithPadding,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -29,8 +29,17 @@ import ddp_bert  # noqa: F401  (registers the compressed model type with the Aut
 from ddp_bert.glue import GlueTask, glue_task, load_glue, load_metric, predictions_from_logits, tokenize
 from ddp_bert.hub_access import SourceUnavailableError, check_can_push, check_hub_sources, push_folder
 from ddp_bert.model_card import fine_tuned_card, save_card
-from ddp_core import write_json_atomic
-from ddp_core.cli import OneLineArgumentParser
+from ddp_bert.model_loading import check_max_length, load_config, load_sequence_classifier, load_tokenizer
+from ddp_core import argument_type, run_cli, write_json_atomic
+from ddp_core.cli import EXPECTED_ERRORS, REPORT_TO, OneLineArgumentParser, seed_type, trackers
+from ddp_core.validation import positive_int
+
+# accelerate's trackers that transformers' Trainer has no integration for
+NOT_IN_TRAINER = ("aim",)
+
+
+# More epochs than this over a GLUE task is a typo, not a plan (the paper fine-tunes for 3).
+MAX_EPOCHS = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,19 +52,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default=None,
                         help="save the fine-tuned model, tokenizer, model card and results.json here")
     parser.add_argument("--results", default=None, help="results JSON (default OUTPUT_DIR/results.json)")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=32, help="per device")
-    parser.add_argument("--eval-batch-size", type=int, default=64, help="per device")
-    parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--max-steps", type=int, default=None, help="overrides --epochs")
-    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warm-up, part of all steps [0, 1)")
-    parser.add_argument("--max-train-examples", type=int, default=None)
-    parser.add_argument("--max-eval-examples", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--logging-steps", type=int, default=50)
-    parser.add_argument("--report-to", default="none", help="Trainer trackers: none, tensorboard, wandb, all, ...")
+    parser.add_argument("--max-length", type=argument_type("--max-length", integer=True, minimum=2), default=128,
+                        help="tokens per example (at most the model's max_position_embeddings)")
+    parser.add_argument("--batch-size", type=argument_type("--batch-size", integer=True, minimum=1), default=32,
+                        help="per device")
+    parser.add_argument("--eval-batch-size", type=argument_type("--eval-batch-size", integer=True, minimum=1),
+                        default=64, help="per device")
+    parser.add_argument("--lr", type=argument_type("--lr", minimum=0, exclusive_minimum=True), default=2e-5)
+    parser.add_argument("--weight-decay", type=argument_type("--weight-decay", minimum=0), default=0.01)
+    parser.add_argument("--epochs", type=argument_type("--epochs", minimum=0, exclusive_minimum=True,
+                                                       maximum=MAX_EPOCHS), default=3.0)
+    parser.add_argument("--max-steps", type=argument_type("--max-steps", integer=True, minimum=1), default=None,
+                        help="overrides --epochs")
+    parser.add_argument("--warmup-ratio", type=argument_type("--warmup-ratio", minimum=0, maximum=1,
+                                                             exclusive_maximum=True),
+                        default=0.1, help="linear warm-up, part of all steps [0, 1)")
+    parser.add_argument("--max-train-examples", type=positive_int, default=None)
+    parser.add_argument("--max-eval-examples", type=positive_int, default=None)
+    parser.add_argument("--seed", type=seed_type, default=0)
+    parser.add_argument("--logging-steps", type=argument_type("--logging-steps", integer=True, minimum=1), default=50)
+    parser.add_argument("--report-to", choices=REPORT_TO, default="none",
+                        help="Trainer trackers (needs --output-dir: logs go to OUTPUT_DIR/logs)")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
     hub = parser.add_argument_group("Hugging Face Hub (needs --output-dir)")
@@ -64,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     return parser
+
+
+class LogLastStep(TrainerCallback):
+    """Log the training loss at the last step too, so ``final_train_loss`` exists however short the run."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
+
+
+def report_to(args: argparse.Namespace) -> list[str]:
+    """``--report-to`` as Trainer's ``report_to`` list; a missing package or a tracker Trainer lacks is an error."""
+    names = trackers(args.report_to)
+    if args.report_to in NOT_IN_TRAINER:
+        raise ValueError(f"--report-to {args.report_to}: transformers' Trainer has no {args.report_to} integration; "
+                         "pass another tracker (tensorboard, wandb, mlflow, ...) or none")
+    names = [name for name in names if name not in NOT_IN_TRAINER]
+    if names and args.output_dir is None:
+        raise ValueError(f"--report-to {args.report_to} needs --output-dir: the logs go to OUTPUT_DIR/logs")
+    return names
 
 
 class GlueMetrics:
@@ -93,30 +131,32 @@ def _fail(parser: argparse.ArgumentParser, debug: bool, error: Exception) -> Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Fine-tune, evaluate on the dev split, write the results JSON; returns the exit status."""
+    """Fine-tune, evaluate on the dev split, write the results JSON; returns the exit status (:func:`cli` turns
+    expected failures into one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         task = glue_task(args.task)
     except ValueError as error:
         parser.error(str(error))
-    if not 0.0 <= args.warmup_ratio < 1.0:
-        parser.error(f"--warmup-ratio must lie in [0, 1), got {args.warmup_ratio}")
     if args.push_to_hub and args.output_dir is None:
         parser.error("--push-to-hub needs --output-dir (the directory that is uploaded)")
     try:
-        check_hub_sources(args.model, args.data_dir, task.name)
-        if args.push_to_hub:  # before training, not after
-            check_can_push(args.push_to_hub)
-    except SourceUnavailableError as error:
+        log_with = report_to(args)
+    except ValueError as error:
         _fail(parser, args.debug, error)
+    if log_with:  # TensorBoardCallback reads this at creation; other trackers keep their own places
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(args.output_dir) / "logs")
+    check_hub_sources(args.model, args.data_dir, task.name)
+    if args.push_to_hub:  # before training, not after
+        check_can_push(args.push_to_hub)
+    check_max_length(args.max_length, load_config(args.model), args.model)  # trust_remote_code=False, as below
     set_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForSequenceClassification.from_pretrained(args.model)
+    tokenizer = load_tokenizer(args.model)
+    model = load_sequence_classifier(args.model)
     if model.config.num_labels != task.num_labels:
-        _fail(parser, args.debug, ValueError(
-            f"{args.model} has {model.config.num_labels} outputs; {task.name} needs {task.num_labels}: pass a model "
-            f"exported from a {task.name} search"))
+        raise ValueError(f"{args.model} has {model.config.num_labels} outputs; {task.name} needs {task.num_labels}: "
+                         f"pass a model exported from a {task.name} search")
     with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
         training_args = TrainingArguments(
             output_dir=args.output_dir or scratch, per_device_train_batch_size=args.batch_size,
@@ -124,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_train_epochs=args.epochs, max_steps=args.max_steps or -1, warmup_steps=args.warmup_ratio,
             lr_scheduler_type="linear", seed=args.seed, use_cpu=args.cpu, bf16=args.mixed_precision == "bf16",
             fp16=args.mixed_precision == "fp16", eval_strategy="no", save_strategy="no",
-            logging_steps=args.logging_steps, report_to=args.report_to,
+            logging_steps=args.logging_steps, report_to=log_with or "none",
         )
         with training_args.main_process_first(desc="GLUE loading and tokenisation"):
             raw = load_glue(task, args.data_dir)
@@ -138,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics = GlueMetrics(task)
         trainer = Trainer(model=model, args=training_args, train_dataset=train_set, eval_dataset=dev_set,
                           processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                          compute_metrics=metrics)
+                          compute_metrics=metrics, callbacks=[LogLastStep()])
         before = metrics.of(trainer.evaluate())
         trained = trainer.train()
         after = metrics.of(trainer.evaluate())
@@ -162,7 +202,8 @@ def _save_outputs(args, trainer: Trainer, task: GlueTask, results: dict) -> None
         (Path(args.output_dir) / "training_args.bin").unlink(missing_ok=True)
         settings = {"steps": results["steps"], "lr": args.lr, "batch_size": args.batch_size,
                     "max_length": args.max_length, "seed": args.seed}
-        card = fine_tuned_card(str(args.model), task.name, task.dev_split, results["metrics"], settings)
+        card = fine_tuned_card(str(args.model), task.name, task.dev_split, results["metrics"], settings,
+                               data_dir=args.data_dir)
         save_card(card, args.output_dir)
     target = args.results or (Path(args.output_dir) / "results.json" if args.output_dir else None)
     if target is not None:
@@ -181,5 +222,11 @@ def _save_outputs(args, trainer: Trainer, task: GlueTask, results: dict) -> None
         print(f"uploaded {args.output_dir} to {args.push_to_hub}: {url}")
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """``main`` with expected failures (a model that cannot be loaded safely, an unreachable Hub, bad data) as one
+    ``error:`` line and exit status 2; ``--debug`` shows the traceback."""
+    return run_cli(main, argv, expected=(*EXPECTED_ERRORS, SourceUnavailableError))
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

@@ -138,37 +138,51 @@ dev-set result and adds it to the card in OUT.
 """
 
 
+def data_label(task: str, data_dir: str | os.PathLike | None) -> tuple[str, str]:
+    """``(dataset type, dataset name)`` of the data a run used: the Hub's GLUE, or a local directory by its name
+    only (never claimed to be ``nyu-mll/glue``; cards are public, home paths are not)."""
+    if data_dir is None:
+        return GLUE_HUB_NAME, f"GLUE {task.upper()}"
+    name = Path(data_dir).expanduser().resolve().name
+    return "local", f"{name} (local directory in the GLUE {task.upper()} layout, not {GLUE_HUB_NAME})"
+
+
 def add_dev_results(card: ModelCard, task: str, dev_split: str, metrics: dict[str, float],
-                    model_name: str, fine_tuning: dict) -> ModelCard:
-    """Record dev-set results (``model-index``) and the fine-tuning settings in ``card``."""
+                    model_name: str, fine_tuning: dict, data_dir: str | os.PathLike | None = None) -> ModelCard:
+    """Record dev-set results (``model-index``, naming the data actually used: the Hub's GLUE or the local
+    ``data_dir``) and the fine-tuning settings in ``card``."""
     data = card.data
     data.model_name = model_name
+    dataset_type, dataset_name = data_label(task, data_dir)
     data.eval_results = [
-        EvalResult(task_type="text-classification", dataset_type=GLUE_HUB_NAME, dataset_name=f"GLUE {task.upper()}",
+        EvalResult(task_type="text-classification", dataset_type=dataset_type, dataset_name=dataset_name,
                    dataset_config=task, dataset_split=dev_split, metric_type=name, metric_value=float(value))
         for name, value in metrics.items()
     ]
     ddpnas = dict(getattr(data, "ddpnas", None) or {})
-    ddpnas["fine_tuning"] = dict(fine_tuning)
+    ddpnas["fine_tuning"] = {**fine_tuning, "data": dataset_name if data_dir is not None else GLUE_HUB_NAME}
     data.ddpnas = ddpnas
     lines = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
     settings = ", ".join(f"`{key}` {value}" for key, value in fine_tuning.items())
-    text = (f"\n## Dev-set results after fine-tuning\n\nGLUE {task.upper()} `{dev_split}` split, fine-tuned with "
-            f"transformers' Trainer ({settings}):\n\n| metric | value |\n|---|---|\n{lines}\n")
+    source = f"`{GLUE_HUB_NAME}`" if data_dir is None else dataset_name
+    text = (f"\n## Dev-set results after fine-tuning\n\nGLUE {task.upper()} `{dev_split}` split of {source}, "
+            f"fine-tuned with transformers' Trainer ({settings}):\n\n| metric | value |\n|---|---|\n{lines}\n")
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{card.text.rstrip()}\n{text}")
 
 
-def fine_tuned_card(source: str, task: str, dev_split: str, metrics: dict[str, float], fine_tuning: dict
-                    ) -> ModelCard:
-    """The card of a fine-tuned model: the source's card (if it has one) plus the dev-set results."""
+def fine_tuned_card(source: str, task: str, dev_split: str, metrics: dict[str, float], fine_tuning: dict,
+                    data_dir: str | os.PathLike | None = None) -> ModelCard:
+    """The card of a fine-tuned model: the source's card (if it has one) plus the dev-set results on the data
+    the run used (``data_dir``; ``None``: the Hub's GLUE)."""
     card_path = Path(source) / CARD_FILE
     if card_path.is_file():
         card = ModelCard.load(card_path)
     else:
         data = ModelCardData(library_name="transformers", pipeline_tag="text-classification",
-                             base_model=source if is_hub_name(source) else None, datasets=[GLUE_HUB_NAME])
+                             base_model=source if is_hub_name(source) else None,
+                             datasets=[GLUE_HUB_NAME] if data_dir is None else None)
         card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {Path(source).name} fine-tuned on GLUE {task.upper()}\n")
-    return add_dev_results(card, task, dev_split, metrics, f"{Path(source).name}-{task}", fine_tuning)
+    return add_dev_results(card, task, dev_split, metrics, f"{Path(source).name}-{task}", fine_tuning, data_dir)
 
 
 def save_card(card: ModelCard, directory: str | os.PathLike) -> Path:

@@ -52,17 +52,9 @@ def check_resume_settings(run_dir: Path, description: dict[str, Any], args: argp
 
 
 def check_trackers(report_to: str) -> list[str]:
-    """``--report-to`` as accelerate's ``log_with``; a named tracker whose package is missing is an error
-    (``all`` takes the installed ones)."""
-    from accelerate.utils import is_tensorboard_available, is_wandb_available
-
-    installed = {"tensorboard": is_tensorboard_available(), "wandb": is_wandb_available()}
-    wanted = trackers(report_to)
-    missing = [name for name in wanted if not installed.get(name, False)]
-    if missing and report_to != "all":
-        raise ValueError(f"--report-to {report_to} needs the {missing[0]} package: pip install {missing[0]}, "
-                         "or pass --report-to none")
-    return [name for name in wanted if name not in missing]
+    """``--report-to`` as accelerate's ``log_with`` (:func:`ddp_core.cli.trackers`): a named tracker whose package
+    is missing is an error naming the package (``all`` takes the installed ones)."""
+    return trackers(report_to)
 
 
 def tracker_config(description: dict[str, Any]) -> dict[str, Any]:

@@ -70,12 +70,50 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
     return group
 
 
-REPORT_TO = ("tensorboard", "wandb", "none", "all")
+# Every tracker accelerate can log to (accelerate.tracking.LOGGER_TYPE_TO_CLASS): the modules any one of which
+# provides it (what accelerate's is_*_available checks) and the package that installs it. Checked with
+# find_spec, so ddp-core imports neither accelerate nor a tracker.
+TRACKER_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"),
+    "wandb": (("wandb",), "wandb"),
+    "mlflow": (("mlflow",), "mlflow"),
+    "comet_ml": (("comet_ml",), "comet_ml"),
+    "aim": (("aim",), "aim"),
+    "clearml": (("clearml",), "clearml"),
+    "dvclive": (("dvclive",), "dvclive"),
+    "swanlab": (("swanlab",), "swanlab"),
+    "trackio": (("trackio",), "trackio"),
+}
+REPORT_TO = (*TRACKER_PACKAGES, "all", "none")
+
+
+def tracker_installed(name: str) -> bool:
+    """Whether the package behind accelerate's tracker ``name`` is importable (nothing is imported)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(module) is not None for module in TRACKER_PACKAGES[name][0])
 
 
 def trackers(report_to: str) -> list[str]:
-    """``--report-to`` as accelerate's ``log_with`` list: [] for none."""
-    return {"none": [], "all": ["tensorboard", "wandb"]}.get(report_to, [report_to])
+    """``--report-to`` as accelerate's ``log_with`` list: [] for ``none``, every installed tracker for ``all``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the package to install, when the named tracker's package is missing (or the name is not
+        a tracker).
+    """
+    if report_to == "none":
+        return []
+    if report_to == "all":
+        return [name for name in TRACKER_PACKAGES if tracker_installed(name)]
+    if report_to not in TRACKER_PACKAGES:
+        raise ValueError(f"--report-to {report_to!r} is not a tracker; choose one of {', '.join(REPORT_TO)}")
+    if not tracker_installed(report_to):
+        package = TRACKER_PACKAGES[report_to][1]
+        raise ValueError(f"--report-to {report_to}: the {package} package is not installed (pip install {package}); "
+                         "pass --report-to tensorboard or none")
+    return [report_to]
 
 
 def search_config_from_args(args: argparse.Namespace) -> SearchConfig:

@@ -1,6 +1,7 @@
 """One way to build the ``accelerate.Accelerator`` of every vision tool: devices, precision, trackers, broadcast.
 
-``--report-to {tensorboard,wandb,none,all}`` becomes accelerate's ``log_with``; logs go under ``RUN_DIR/logs/``
+``--report-to`` (any accelerate tracker: tensorboard, wandb, mlflow, comet_ml, aim, clearml, dvclive, swanlab,
+trackio; all; none) becomes accelerate's ``log_with``; logs go under ``RUN_DIR/logs/``
 (TensorBoard: ``RUN_DIR/logs/<project>/events.out.tfevents.*``). ``broadcast_function`` turns accelerate's
 ``broadcast_object_list`` into the ``broadcast=`` argument of ddp-core's ``DDPSearch``.
 """
@@ -30,24 +31,11 @@ def resolve_mixed_precision(mixed_precision: str, cpu: bool = False) -> str:
 
 
 def log_with(report_to: str) -> list[str]:
-    """``--report-to`` as accelerate's ``log_with`` list, refusing a tracker that is not installed.
-
-    ``all`` means every tracker of the list that is installed (TensorBoard, wandb); naming one that is not
-    installed is an error that says how to install it.
-    """
-    from accelerate.tracking import get_available_trackers
-
+    """``--report-to`` as accelerate's ``log_with`` list (:func:`ddp_core.cli.trackers`: any accelerate tracker,
+    ``all`` for the installed ones; a named tracker that is not installed is one error naming its package)."""
     from ddp_core.cli import trackers
 
-    wanted = trackers(report_to)
-    available = {str(t) for t in get_available_trackers()}
-    if report_to == "all":
-        return [t for t in wanted if t in available]
-    missing = [t for t in wanted if t not in available]
-    if missing:
-        raise ValueError(f"--report-to {report_to}: {missing[0]} is not installed (pip install {missing[0]}); "
-                         "use --report-to tensorboard or none")
-    return wanted
+    return trackers(report_to)
 
 
 def make_accelerator(mixed_precision: str = "no", run_dir: str | os.PathLike | None = None, cpu: bool = False,
