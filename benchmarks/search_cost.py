@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""The search's own cost per evaluation as its records grow: ms of process CPU time per ask/tell.
+
+    python benchmarks/search_cost.py [--spaces darts,mobilenet,wide] [--presets joint,paper,authors,tpe]
+                                     [--points 100,1000,10000,50000] [--rounds 2] [--tpe-max 10000]
+                                     [--threads 1] [--out benchmarks/results/search_cost.json]
+
+Spaces: ``darts`` (ddp-vision's DARTS cells, 28 decisions x 8 tagged ops), ``mobilenet`` (ddp-vision's
+layer-wise space, 21 x 6-7), ``wide`` (100 x 16, synthetic). The objective is trivial (a random number), so
+what is timed is the search itself.
+
+How the records get to n: a pruning search whose first stage is long enough (T = n / R + the timed rounds) is
+given n records of stage 0, rounds 0, 1, ... (``search.record.add`` and the same counters ``tell`` keeps:
+``round``, ``steps``), as if it had asked and been told them; the architectures are uniform draws, all
+distinct in these spaces. Then ``--rounds`` whole rounds are driven through ``ask()`` / ``tell()`` and their
+CPU time divided by the evaluations; ``ask`` and ``tell`` are also reported apart. ``stage_end_s`` is the CPU
+time of the stage end that follows (update and pruning over every record of the stage: the worst case, a real
+run spreads its records over many stages). Optuna's TPE (default TPESampler, seed 0) gets the same n trials
+through ``study.add_trials`` and is timed over ``8 * --rounds`` ask/tell pairs; above ``--tpe-max`` records
+it is skipped (it takes minutes per point there).
+
+BLAS/OpenMP threads are set before numpy loads (``--threads``, default 1); the CPU model and the load average
+are printed and saved. Results: ``benchmarks/results/search_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _set_threads(argv: list[str]) -> int:
+    threads = 1
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            threads = int(argv[i + 1])
+        elif arg.startswith("--threads="):
+            threads = int(arg.split("=", 1)[1])
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    return threads
+
+
+THREADS = _set_threads(sys.argv[1:])
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from ddp_core import DDPSearch, Decision, SearchConfig, SearchSpace  # noqa: E402
+from ddp_core.sampling import round_size  # noqa: E402
+
+
+def build_space(name: str) -> SearchSpace:
+    if name == "darts":
+        from ddp_vision.darts.space import build_search_space
+
+        return build_search_space()
+    if name == "mobilenet":
+        from ddp_vision.mobilenet.space import mobilenet_space
+
+        return mobilenet_space().search_space()
+    if name == "wide":
+        return SearchSpace([Decision(f"d{i}", [f"c{k}" for k in range(16)]) for i in range(100)])
+    raise SystemExit(f"error: unknown space {name!r}; known: darts, mobilenet, wide")
+
+
+def random_architectures(space: SearchSpace, count: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    draws = (rng.random((count, space.num_decisions)) * space.sizes).astype(np.int64)
+    return [tuple(int(k) for k in row) for row in draws]
+
+
+def time_ddpnas(space: SearchSpace, preset: str, n: int, rounds: int, seed: int = 0) -> dict:
+    size = round_size(space, space.full_mask())
+    injected_rounds = -(-n // size)
+    config = SearchConfig(utility=preset, rounds_per_stage=injected_rounds + rounds + 1, seed=seed,
+                          checkpoint_every=10**9)
+    search = DDPSearch(space, config=config, higher_is_better=True)
+    rng = np.random.default_rng(seed)
+    for i, architecture in enumerate(random_architectures(space, n, rng)):
+        search.record.add(0, i // size, architecture, float(rng.random()))
+    search.round, search.steps = injected_rounds, n
+    ask_s = tell_s = 0.0
+    evaluations = 0
+    for _ in range(rounds):
+        started = time.process_time()
+        batch = search.ask()
+        ask_s += time.process_time() - started
+        for architecture in batch:
+            score = float(rng.random())
+            started = time.process_time()
+            search.tell(architecture, score)
+            tell_s += time.process_time() - started
+            evaluations += 1
+    assert search.stage == 0, "the timed rounds must not reach the stage end"
+    search.round = search.stage_rounds  # end the stage now, over every record
+    started = time.process_time()
+    search._end_stage()
+    stage_end_s = time.process_time() - started
+    search.close()
+    return {"evaluations": evaluations, "ms_per_evaluation": 1e3 * (ask_s + tell_s) / evaluations,
+            "ask_ms_per_evaluation": 1e3 * ask_s / evaluations, "tell_ms": 1e3 * tell_s / evaluations,
+            "stage_end_s": stage_end_s}
+
+
+def time_tpe(space: SearchSpace, n: int, evaluations: int, seed: int = 0) -> dict:
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = {f"d{e}": CategoricalDistribution(list(range(int(s)))) for e, s in enumerate(space.sizes)}
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    rng = np.random.default_rng(seed)
+    trials = [create_trial(params={f"d{e}": k for e, k in enumerate(a)}, distributions=distributions,
+                           value=float(rng.random())) for a in random_architectures(space, n, rng)]
+    study.add_trials(trials)
+    started = time.process_time()
+    for _ in range(evaluations):
+        trial = study.ask(distributions)
+        study.tell(trial, float(rng.random()))
+    return {"evaluations": evaluations, "ms_per_evaluation": 1e3 * (time.process_time() - started) / evaluations}
+
+
+def machine() -> dict:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "threads": THREADS, "load_average": list(os.getloadavg()),
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spaces", default="darts,mobilenet,wide")
+    parser.add_argument("--presets", default="joint,paper,authors,tpe")
+    parser.add_argument("--points", default="100,1000,10000,50000")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (TPE: 8 x this many trials)")
+    parser.add_argument("--tpe-max", type=int, default=10_000, help="skip TPE above this many records")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (set before numpy loads)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "search_cost.json"))
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="utility='paper'")  # random scores saturate τ=0.01
+    points = [int(p) for p in args.points.split(",")]
+    info = machine()
+    print(f"# {info['cpu']}, {info['cores']} cores, threads={THREADS}, load average {info['load_average']}")
+    print(f"{'space':>10}{'preset':>9}{'n':>7}{'ms/eval':>10}{'ask ms':>9}{'tell ms':>9}{'stage end s':>13}")
+    rows = []
+    for space_name in args.spaces.split(","):
+        space = build_space(space_name)
+        for preset in args.presets.split(","):
+            for n in points:
+                if preset == "tpe":
+                    if n > args.tpe_max:
+                        print(f"{space_name:>10}{preset:>9}{n:>7}   skipped (--tpe-max {args.tpe_max})")
+                        continue
+                    row = time_tpe(space, n, 8 * args.rounds)
+                else:
+                    row = time_ddpnas(space, preset, n, args.rounds)
+                row = {"space": space_name, "shape": [space.num_decisions, space.max_candidates], "preset": preset,
+                       "records": n, **row}
+                rows.append(row)
+                print(f"{space_name:>10}{preset:>9}{n:>7}{row['ms_per_evaluation']:>10.3f}"
+                      f"{row.get('ask_ms_per_evaluation', float('nan')):>9.3f}{row.get('tell_ms', float('nan')):>9.3f}"
+                      f"{row.get('stage_end_s', float('nan')):>13.3f}", flush=True)
+    info["load_average_end"] = list(os.getloadavg())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
+    print(f"# load average at the end {info['load_average_end']}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
