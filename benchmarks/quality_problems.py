@@ -8,6 +8,11 @@
   only partly (Kendall tau ~0.55), as in real searches.
 - ``pairwise-<seed>``: a synthetic 6 x 5 landscape (NAS-Bench-201's shape) with random pairwise interactions
   between decisions and a "disconnected" corner that scores at chance, to guard against tuning to one table.
+- ``cell-<seed>``, ``mixed-<seed>``: strongly interacting problems with additive costs (interacting_problems.py).
+
+Problems with cost tables (``macro``: params_m and flops_m, equal to the benchmark's own figures; ``cell``,
+``mixed``) also answer budgeted questions: ``budgets()`` at cost quantiles over the distinct networks, and
+``rank_under(architecture, budget)`` among the distinct networks that meet a budget.
 
 ``noise_tau`` adds fresh Gaussian noise to every score, scaled so that single noisy scores and true accuracies
 have the given Kendall tau over the space (weight sharing: the paper's Fig. 7 measures ~0.57).
@@ -15,14 +20,18 @@ have the given Kendall tau over the space (weight sharing: the paper's Fig. 7 me
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from interacting_problems import cell_tables, mixed_tables
 
-from ddp_core import Decision, SearchSpace
-from ddp_core.tabular import CHOICES, NasBenchMacro, canonical_key, kendall_tau
+from ddp_core import CostTable, Decision, SearchSpace
+from ddp_core.tabular import CHOICES, NasBenchMacro, canonical_key, kendall_tau, macro_costs
+
+BUDGET_QUANTILES = (0.10, 0.25, 0.50, 0.75)
 
 
 @dataclass
@@ -34,13 +43,59 @@ class Problem:
     distinct: np.ndarray | None = None  # a label per architecture; equal labels are the same network
     noise_sd: float = 0.0
     candidate_names: list[list[str]] = field(default_factory=list)
+    cost_tables: dict[str, CostTable] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.strides = np.cumprod([1] + self.sizes[::-1][:-1])[::-1]
         labels = np.arange(len(self.true)) if self.distinct is None else self.distinct
-        _, first = np.unique(labels, return_index=True)
+        _, first, self.labels = np.unique(labels, return_index=True, return_inverse=True)
         self.sorted_true = np.sort(self.true[first])[::-1]
         self.num_distinct = len(first)
+        self._cost_arrays: dict[str, np.ndarray] | None = None
+
+    def cost_arrays(self) -> dict[str, np.ndarray]:
+        """Every cost of every architecture (row-major index order)."""
+        if self._cost_arrays is None:
+            grid = np.array(list(itertools.product(*[range(s) for s in self.sizes])))
+            self._cost_arrays = {name: table.fixed + sum(np.asarray(table.per_candidate[e])[grid[:, e]]
+                                                         for e in range(len(self.sizes)))
+                                 for name, table in self.cost_tables.items()}
+        return self._cost_arrays
+
+    def distinct_costs(self, name: str) -> np.ndarray:
+        """Per distinct network, the smallest cost of the architectures that compute it."""
+        smallest = np.full(self.num_distinct, np.inf)
+        np.minimum.at(smallest, self.labels, self.cost_arrays()[name])
+        return smallest
+
+    def budgets(self, quantiles=BUDGET_QUANTILES) -> list[dict[str, float]]:
+        """One single-cost budget per cost table and quantile of that cost over the distinct networks."""
+        def just_above(value: float) -> float:  # a cost summed in another order must still meet it
+            return float(value) + 1e-9 * max(1.0, abs(float(value)))
+
+        return [{name: just_above(np.quantile(self.distinct_costs(name), q, method="lower"))}
+                for name in self.cost_tables for q in quantiles]
+
+    def feasible(self, budget: dict[str, float]) -> np.ndarray:
+        """Per architecture: does it meet every cost of ``budget``."""
+        ok = np.ones(len(self.true), bool)
+        for name, bound in budget.items():
+            ok &= self.cost_arrays()[name] <= bound
+        return ok
+
+    def feasible_sorted_true(self, budget: dict[str, float]) -> np.ndarray:
+        """True accuracies of the distinct networks that meet ``budget``, best first."""
+        ok = self.feasible(budget)
+        _, first = np.unique(self.labels[ok], return_index=True)
+        return np.sort(self.true[ok][first])[::-1]
+
+    def rank_under(self, architecture, budget: dict[str, float], ranking: np.ndarray | None = None) -> int | None:
+        """1 = the best distinct network that meets ``budget``; None when ``architecture`` does not meet it."""
+        index = self.index(architecture)
+        if not self.feasible(budget)[index]:
+            return None
+        ranking = self.feasible_sorted_true(budget) if ranking is None else ranking
+        return int(np.sum(ranking > self.true[index] + 1e-12)) + 1
 
     def space(self) -> SearchSpace:
         names = self.candidate_names or [[f"c{k}" for k in range(s)] for s in self.sizes]
@@ -71,8 +126,7 @@ class Problem:
                 low = middle
             else:
                 high = middle
-        return Problem(f"{self.name}+noise{tau:g}", self.sizes, self.true, self.observations, self.distinct,
-                       (low + high) / 2, self.candidate_names)
+        return dataclasses.replace(self, name=f"{self.name}+noise{tau:g}", noise_sd=(low + high) / 2)
 
 
 def macro_problem() -> Problem:
@@ -81,7 +135,9 @@ def macro_problem() -> Problem:
     true = np.array([bench.entries[k].mean_acc for k in keys]) / 100  # accuracies in [0, 1], as the paper assumes
     seeds = np.array([bench.entries[k].test_acc for k in keys]) / 100
     labels = np.unique([canonical_key(k) for k in keys], return_inverse=True)[1]
-    return Problem("macro", [3] * 8, true, seeds, labels, candidate_names=[list(CHOICES)] * 8)
+    costs = {f"{name}_m": CostTable(f"{name}_m", table.fixed / 1e6, [np.asarray(r) / 1e6 for r in table.per_candidate])
+             for name, table in macro_costs().items()}
+    return Problem("macro", [3] * 8, true, seeds, labels, candidate_names=[list(CHOICES)] * 8, cost_tables=costs)
 
 
 GRAPH_DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv")
@@ -131,7 +187,7 @@ def pairwise_problem(seed: int, sizes: tuple[int, ...] = (5,) * 6, strength: flo
 
 
 def make_problem(name: str) -> Problem:
-    """``macro``, ``graph-cora`` ..., ``pairwise-3``; a ``+noise0.57`` suffix adds weight-sharing-like noise."""
+    """``macro``, ``graph-cora`` ..., ``pairwise-3``, ``cell-1``, ``mixed-1``; a ``+noise0.57`` suffix adds weight-sharing-like noise."""
     base, _, noise = name.partition("+noise")
     if base == "macro":
         problem = macro_problem()
@@ -139,8 +195,14 @@ def make_problem(name: str) -> Problem:
         problem = graph_problem(base[len("graph-"):])
     elif base.startswith("pairwise-"):
         problem = pairwise_problem(int(base[len("pairwise-"):]))
+    elif base.startswith(("cell-", "mixed-")):
+        kind, _, seed = base.partition("-")
+        tables = (cell_tables if kind == "cell" else mixed_tables)(int(seed))
+        problem = Problem(base, tables["sizes"], tables["true"], tables["observations"], tables["distinct"],
+                          candidate_names=tables["candidate_names"], cost_tables=tables["costs"])
     else:
-        raise ValueError(f"unknown problem {name!r}: macro, graph-<dataset>, pairwise-<seed> (+noise<tau>)")
+        raise ValueError(f"unknown problem {name!r}: macro, graph-<dataset>, pairwise-<seed>, cell-<seed>, "
+                         "mixed-<seed> (+noise<tau>)")
     return problem.with_noise(float(noise)) if noise else problem
 
 

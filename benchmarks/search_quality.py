@@ -5,6 +5,8 @@
                                                                       # noise-free and weight-sharing noise
     python benchmarks/search_quality.py --problems graph-cora,pairwise-1 --seeds 20 --methods joint,random,rea
     python benchmarks/search_quality.py --out results.json            # every pick, for later tables
+    python benchmarks/search_quality.py --budgeted --problems macro,cell-1,mixed-1 --rounds 10
+                                        # the network per budget (cost quantiles 10-75%): budgeted_quality.py
 
 Each DDPNAS preset runs through ask/tell with T rounds per stage and spends N(T) evaluations; every peer gets
 exactly the same N for the same seed. Every method's pick is ranked by true accuracy (1 = the best network).
@@ -17,76 +19,26 @@ import argparse
 import json
 import sys
 import time
-from collections import deque
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_problems import evaluations_per_round_sum, log_rank, make_problem  # noqa: E402
+from budgeted_quality import (  # noqa: E402
+    BUDGETED_METHODS,
+    budgeted_job,
+    config_budget_field,
+    engine_info,
+    has_result_generate,
+    print_budgeted,
+    summarise_budgeted,
+)
+from interacting_problems import additive_r2  # noqa: E402
+from peers import PEER_RUNNERS, best_observed, rescored, run_ddpnas  # noqa: E402
+from quality_problems import BUDGET_QUANTILES, evaluations_per_round_sum, log_rank, make_problem  # noqa: E402
 
-from ddp_core import DDPSearch, SearchConfig  # noqa: E402
-
-PEERS = ("random", "rea", "tpe")
 PRESET_NAMES = ("joint", "paper", "authors")
-
-
-def run_ddpnas(problem, utility: str, rounds: int, seed: int):
-    rng = np.random.default_rng(10_000 + seed)
-    search = DDPSearch(problem.space(), config=SearchConfig(utility=utility, rounds_per_stage=rounds, seed=seed),
-                       higher_is_better=True)
-    while not search.finished:
-        for architecture in search.ask():
-            search.tell(architecture, problem.score(architecture, rng))
-    return search.result().architecture, search.steps
-
-
-def random_architecture(problem, rng):
-    return tuple(int(rng.integers(s)) for s in problem.sizes)
-
-
-def run_random(problem, budget: int, seed: int):
-    rng = np.random.default_rng(20_000 + seed)
-    history = [(a, problem.score(a, rng)) for a in (random_architecture(problem, rng) for _ in range(budget))]
-    return max(history, key=lambda item: item[1])[0]
-
-
-def run_rea(problem, budget: int, seed: int, population_size: int = 10, tournament: int = 5):
-    """Regularized evolution (Real et al., 2019): the oldest member dies; one mutated decision per child."""
-    rng = np.random.default_rng(30_000 + seed)
-    population: deque = deque()
-    history = []
-    while len(history) < budget:
-        if len(population) < population_size:
-            child = random_architecture(problem, rng)
-        else:
-            entrants = [population[i] for i in rng.choice(len(population), size=tournament, replace=False)]
-            parent = list(max(entrants, key=lambda item: item[1])[0])
-            e = int(rng.integers(len(parent)))
-            parent[e] = int(rng.choice([k for k in range(problem.sizes[e]) if k != parent[e]]))
-            child = tuple(parent)
-        item = (child, problem.score(child, rng))
-        population.append(item)
-        history.append(item)
-        if len(population) > population_size:
-            population.popleft()
-    return max(history, key=lambda item: item[1])[0]
-
-
-def run_tpe(problem, budget: int, seed: int):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rng = np.random.default_rng(40_000 + seed)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-
-    def objective(trial):
-        architecture = tuple(trial.suggest_categorical(f"d{e}", list(range(s))) for e, s in enumerate(problem.sizes))
-        return problem.score(architecture, rng)
-
-    study.optimize(objective, n_trials=budget)
-    return tuple(study.best_params[f"d{e}"] for e in range(len(problem.sizes)))
 
 
 _PROBLEMS: dict = {}
@@ -100,12 +52,15 @@ def job(arguments):
     budget = evaluations_per_round_sum(problem) * rounds
     started = time.perf_counter()
     if method in PRESET_NAMES:
-        architecture, spent = run_ddpnas(problem, method, rounds, seed)
-        assert spent == budget, (spent, budget)
+        search = run_ddpnas(problem, method, rounds, seed)
+        assert search.steps == budget, (search.steps, budget)
+        architecture = search.result().architecture
+        history = [(r.architecture, r.score) for r in search.record.records]
     else:
-        architecture = {"random": run_random, "rea": run_rea, "tpe": run_tpe}[method](problem, budget, seed)
+        history = PEER_RUNNERS[method](problem, budget, seed)
+        architecture = best_observed(history)
     return {"problem": problem_name, "method": method, "rounds": rounds, "seed": seed, "evaluations": budget,
-            "architecture": list(architecture), "rank": problem.rank(architecture),
+            "architecture": list(architecture), "rank": problem.rank(architecture), "rescored": rescored(history),
             "seconds": time.perf_counter() - started}
 
 
@@ -140,30 +95,74 @@ def print_table(table: list[dict], methods: list[str]) -> None:
               f"{entry['mean_rank']:>10.1f}{entry['median_rank']:>8.1f}{cells}")
 
 
+def run_pool(worker, jobs: list, processes: int, flatten: bool = False) -> list:
+    started = time.perf_counter()
+    rows: list = []
+    with Pool(processes) as pool:
+        for i, row in enumerate(pool.imap(worker, jobs, chunksize=2), 1):
+            rows += row if flatten else [row]
+            if i % max(1, len(jobs) // 20) == 0 or i == len(jobs):
+                print(f"  {i}/{len(jobs)} runs ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    return rows
+
+
+def print_additive_r2(problems: list[str]) -> dict[str, float]:
+    """How additive each problem is: R^2 of a one-hot fit of the true accuracies over the whole table."""
+    found = {}
+    for name in dict.fromkeys(p.partition("+noise")[0] for p in problems):
+        problem = make_problem(name)
+        found[name] = additive_r2(problem.sizes, problem.true)
+        print(f"{name}: additive R^2 = {found[name]:.3f} over {len(problem.true)} architectures, "
+              f"{problem.num_distinct} distinct networks", flush=True)
+    return found
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", default="macro,macro+noise0.57")
     parser.add_argument("--rounds", default="3,5,10", help="values of T")
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--methods", default="joint,paper,authors,random,rea,tpe")
+    parser.add_argument("--methods", default=None,
+                        help="default: joint,paper,authors,random,rea,tpe; with --budgeted: "
+                             + ",".join(BUDGETED_METHODS))
+    parser.add_argument("--budgeted", action="store_true", help="the network per budget at cost quantiles")
+    parser.add_argument("--budget-search", action="store_true",
+                        help="with --budgeted: also the default search told each budget before it starts")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write every pick and the summary as JSON")
     args = parser.parse_args(argv)
-    methods = args.methods.split(",")
     problems = args.problems.split(",")
     rounds = [int(t) for t in args.rounds.split(",")]
-    jobs = [(p, m, t, s) for p in problems for t in rounds for m in methods for s in range(args.seeds)]
-    started = time.perf_counter()
-    with Pool(args.processes) as pool:
-        rows = []
-        for i, row in enumerate(pool.imap(job, jobs, chunksize=2), 1):
-            rows.append(row)
-            if i % max(1, len(jobs) // 20) == 0:
-                print(f"  {i}/{len(jobs)} runs ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    table = summarise(rows, methods)
-    print_table(table, methods)
+    engine = engine_info()
+    print(f"ddp-core: {engine['ddp_core_file']} (checkout's packages/ddp-core at {engine['checkout_commit']}"
+          f"{', with uncommitted changes' if engine['checkout_dirty'] else ''})", flush=True)
+    r2 = print_additive_r2(problems)
+    if args.budgeted:
+        methods = (args.methods or ",".join(BUDGETED_METHODS)).split(",")
+        groups = (["ddpnas"] if set(methods) & {"default", "theta-eng", "own-best"} else [])
+        groups += [m for m in methods if m in PEER_RUNNERS]
+        if args.budget_search:
+            if config_budget_field() is None:
+                print("--budget-search: SearchConfig takes no budgets in this ddp-core; skipped", file=sys.stderr)
+            else:
+                groups.append("budget-told")
+                methods.append("budget-told")
+        if "default" not in methods:
+            methods.insert(0, "default")
+            groups = ["ddpnas"] + [g for g in groups if g != "ddpnas"]
+        print(f"default = {'result.generate' if has_result_generate() else 'PLACEHOLDER theta-eng'}", flush=True)
+        jobs = [(p, g, t, s) for p in problems for t in rounds for g in groups for s in range(args.seeds)]
+        rows = run_pool(budgeted_job, jobs, args.processes, flatten=True)
+        table = summarise_budgeted(rows, methods, BUDGET_QUANTILES)
+        print_budgeted(table)
+    else:
+        methods = (args.methods or "joint,paper,authors,random,rea,tpe").split(",")
+        jobs = [(p, m, t, s) for p in problems for t in rounds for m in methods for s in range(args.seeds)]
+        rows = run_pool(job, jobs, args.processes)
+        table = summarise(rows, methods)
+        print_table(table, methods)
     if args.out is not None:
-        args.out.write_text(json.dumps({"summary": table, "runs": rows}, indent=1))
+        args.out.write_text(json.dumps({"engine": engine, "additive_r2": r2, "seeds": args.seeds, "summary": table, "runs": rows}, indent=1))
     return 0
 
 
