@@ -127,6 +127,54 @@ def test_authors_preset_matches_a_reimplementation_of_the_released_code():
         assert np.asarray(ours) == pytest.approx(theirs, abs=1e-12)
 
 
+def loop_authors_expectation(space, records, sign, temperature):
+    """The authors' per-round softmax average, record by record and round by round (the pre-vectorised code)."""
+    from ddp_core.distribution import masked_softmax
+
+    exists = space.full_mask()
+    expectation = np.zeros(exists.shape)
+    rounds = sorted({t for t, _, _ in records})
+    for t in rounds:
+        sums, counts = np.zeros(exists.shape), np.zeros(exists.shape)
+        for r, architecture, score in records:
+            if r != t:
+                continue
+            for e, k in enumerate(architecture):
+                if space.active_mask(architecture)[e]:
+                    sums[e, k] += sign * score
+                    counts[e, k] += 1
+        performance = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        floor = np.minimum(0.0, np.where(counts > 0, performance, np.inf).min(axis=1, keepdims=True))
+        performance = np.where(counts > 0, performance, np.where(np.isfinite(floor), floor, 0.0))
+        expectation += masked_softmax(performance, exists, temperature)
+    return expectation / max(len(rounds), 1)
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_vectorised_authors_update_equals_the_record_loop(higher_is_better):
+    from ddp_core.space import Requires
+
+    space = SearchSpace([Decision("depth", ["2", "3"]), Decision("w0", ["a", "b", "c"]),
+                         Decision("w1", ["a", "b", "c", "d"], requires=Requires("depth", ("3",)))])
+    rng = np.random.default_rng(7)
+    record, rows = PerformanceRecord(space), []
+    for i in range(60):  # rounds 0..9 out of order, a gap (no round 4), some candidates never scored in a round
+        t = int(rng.choice([0, 1, 2, 3, 5, 6, 7, 8, 9]))
+        architecture = (int(rng.integers(2)), int(rng.integers(2)), int(rng.integers(4)))
+        score = float(rng.uniform(-2.0, 1.0))
+        record.add(3, t, architecture, score)
+        rows.append((t, architecture, score))
+    record.add(2, 0, (1, 2, 3), 5.0)  # another stage: ignored
+    live = space.full_mask()
+    theta = rng.dirichlet(np.ones(4), size=3) * live
+    velocity = rng.uniform(0, 0.1, size=(3, 4)) * live
+    update = authors_update(record, 3, live, theta, velocity, higher_is_better=higher_is_better, momentum=0.8,
+                            temperature=0.5, space=space)
+    expectation = loop_authors_expectation(space, rows, 1.0 if higher_is_better else -1.0, 0.5)
+    assert update.velocity == pytest.approx(0.8 * velocity + 0.2 * expectation, abs=1e-12)
+    assert update.theta == pytest.approx(np.where(live, theta + update.velocity, theta), abs=1e-12)
+
+
 def test_normal_scores_are_rank_based_and_scale_free():
     z = normal_scores([1.0, 2.0, 3.0])
     expected = inverse_normal_cdf(np.array([0.25, 0.5, 0.75]))

@@ -24,6 +24,7 @@ import numpy as np
 from ddp_core.distribution import masked_softmax, normalize_rows
 from ddp_core.model import AdditiveModel
 from ddp_core.records import PerformanceRecord, Utility
+from ddp_core.sampling import active_matrix
 from ddp_core.space import Architecture, SearchSpace
 
 Preset = Literal["joint", "paper", "authors"]
@@ -100,35 +101,55 @@ def _warn_if_tied(utility: Utility, before: np.ndarray, after: np.ndarray, live:
 def authors_update(record: PerformanceRecord, stage, live, theta, velocity, *, higher_is_better, momentum,
                    temperature, space: SearchSpace) -> StageUpdate:
     """The released code's update; θ and V keep their pruned entries, as there. Returns θ before the row-sum
-    renormalisation, which :func:`authors_renormalize` applies after pruning."""
+    renormalisation, which :func:`authors_renormalize` applies after pruning.
+
+    Per round t: ``performance[t, e, k]`` = the mean oriented score of the round's records crediting (e, k),
+    then a softmax over each full row; the rounds' softmaxes averaged. Computed for every round at once
+    (bincount over the stage's records, in record order: the same sums as adding record by record)."""
     exists = space.full_mask()
     sign = 1.0 if higher_is_better else -1.0
     records = record.for_stage(stage)
-    rounds = sorted({r.round for r in records})
+    decisions, width = theta.shape
     expectation = np.zeros_like(theta)
-    for t in rounds:
-        sums = np.zeros_like(theta)
-        counts = np.zeros_like(theta)
-        for r in records:
-            if r.round != t:
-                continue
-            active = space.active_mask(r.architecture)
-            rows = np.flatnonzero(active)
-            cols = np.asarray(r.architecture)[active]
-            np.add.at(sums, (rows, cols), sign * r.score)
-            np.add.at(counts, (rows, cols), 1)
-        performance = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        # The released code leaves 0 where a candidate has no score this round (pruned ones). For accuracies
-        # in [0, 1] that is the worst score; for negative oriented scores (losses) the row's lowest score is.
-        floor = np.minimum(0.0, np.where(counts > 0, performance, np.inf).min(axis=1, keepdims=True))
-        performance = np.where(counts > 0, performance, np.where(np.isfinite(floor), floor, 0.0))
-        expectation += masked_softmax(performance, exists, temperature)
-    expectation /= max(len(rounds), 1)
+    rounds = 0
+    if records:
+        architectures = np.array([r.architecture for r in records], dtype=np.int64).reshape(len(records), decisions)
+        distinct, slot = np.unique(np.array([r.round for r in records]), return_inverse=True)
+        rounds = len(distinct)
+        values = sign * np.array([r.score for r in records])
+        rows, cols = np.nonzero(active_matrix(space, architectures))  # record by record, decisions ascending
+        cells = decisions * width
+        block = max(1, 2**20 // cells)  # rounds per block: bounds the memory at 50k records on 100 x 16
+        for first in range(0, rounds, block):
+            chosen = (slot[rows] >= first) & (slot[rows] < first + block)
+            n, e = rows[chosen], cols[chosen]
+            flat = ((slot[n] - first) * decisions + e) * width + architectures[n, e]
+            size = min(block, rounds - first) * cells
+            shape = (size // cells, decisions, width)
+            sums = np.bincount(flat, weights=values[n], minlength=size).reshape(shape)
+            counts = np.bincount(flat, minlength=size).reshape(shape)
+            performance = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+            # The released code leaves 0 where a candidate has no score this round (pruned ones). For accuracies
+            # in [0, 1] that is the worst score; for negative oriented scores (losses) the row's lowest score is.
+            floor = np.minimum(0.0, np.where(counts > 0, performance, np.inf).min(axis=2, keepdims=True))
+            performance = np.where(counts > 0, performance, np.where(np.isfinite(floor), floor, 0.0))
+            expectation += _row_softmax(performance, exists, temperature).sum(axis=0)
+    expectation /= max(rounds, 1)
     utility = record.utility(stage, live, higher_is_better)
     rows = utility.recorded[:, None]
     new_velocity = np.where(rows, momentum * velocity + (1.0 - momentum) * expectation, velocity)
     new_theta = np.where(rows & exists, theta + new_velocity, theta)
     return StageUpdate(new_theta, new_velocity, utility, np.zeros_like(live))
+
+
+def _row_softmax(values: np.ndarray, mask: np.ndarray, temperature: float) -> np.ndarray:
+    """:func:`masked_softmax` over the last axis of a stack of (E, K) arrays."""
+    scaled = np.where(mask, values / temperature, -np.inf)
+    row_max = np.max(scaled, axis=-1, keepdims=True)
+    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
+    exp = np.where(mask, np.exp(scaled - row_max), 0.0)
+    total = exp.sum(axis=-1, keepdims=True)
+    return np.divide(exp, total, out=np.zeros_like(exp), where=total > 0)
 
 
 def authors_renormalize(theta: np.ndarray, space: SearchSpace) -> np.ndarray:

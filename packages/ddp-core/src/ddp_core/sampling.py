@@ -42,6 +42,17 @@ def reachable_decisions(space: SearchSpace, live: np.ndarray) -> np.ndarray:
     return out
 
 
+def active_matrix(space: SearchSpace, architectures: np.ndarray) -> np.ndarray:
+    """(N, E) bool: ``space.active_mask`` of each row of the (N, E) int array ``architectures``, vectorised."""
+    architectures = np.asarray(architectures, dtype=np.int64).reshape(-1, space.num_decisions)
+    active = np.ones(architectures.shape, dtype=bool)
+    for e, decision in enumerate(space.decisions):
+        if decision.requires is not None:
+            parent, allowed = _allowed(space, e)
+            active[:, e] = np.isin(architectures[:, parent], allowed)
+    return active
+
+
 def controller_counts(space: SearchSpace, live: np.ndarray) -> dict[int, np.ndarray]:
     """Per controller decision, how often each of its candidates must appear in a round.
 

@@ -156,6 +156,8 @@ class DDPSearch:
         self.num_stages = len(stage_schedule(space, self.config.prune, self.config.stages))
         self.stage = self.round = self.steps = self.postponed = self.steps_before_stage = 0
         self.stage_rounds = self.rounds_per_stage
+        self._schedule_key: tuple | None = None  # the live mask _schedule was computed for
+        self._schedule: list[int] = []
         self.pending: list[Architecture] = []
         self.pending_scores: list[float | None] = []
         self.finished = False
@@ -176,11 +178,23 @@ class DDPSearch:
         if self.finished:
             return self.steps
         done_before = self.steps_before_stage
+        rest = self._remaining_schedule()
         if not self.config.prune:
-            return done_before + self.rounds_per_stage * round_size(self.space, self.distribution.live) * (
-                self.num_stages - self.stage)
-        rest = stage_schedule(self.space, True, live=self.distribution.live)
+            return done_before + self.rounds_per_stage * rest[0] * (self.num_stages - self.stage)
         return done_before + self.stage_rounds * rest[0] + self.rounds_per_stage * sum(rest[1:])
+
+    def _remaining_schedule(self) -> list[int]:
+        """Round sizes of this stage and the later ones, as :func:`stage_schedule` from the live mask (NoPrune:
+        only this stage's). Computed once per live mask: ``tell`` asks for it at every evaluation."""
+        live = self.distribution.live
+        key = (live.shape, live.tobytes())
+        if self._schedule_key != key:
+            if self.config.prune:
+                self._schedule = stage_schedule(self.space, True, live=live)
+            else:
+                self._schedule = [round_size(self.space, live)]
+            self._schedule_key = key
+        return self._schedule
 
     def ask(self) -> list[Architecture]:
         """The architectures of the current round still waiting for a score (a new round if none is open)."""
@@ -369,9 +383,10 @@ class DDPSearch:
         budget = self.config.max_evaluations
         if budget is None or self.finished:
             return self.rounds_per_stage
-        sizes = stage_schedule(self.space, self.config.prune, live=self.distribution.live)
-        if not self.config.prune:
-            sizes = sizes[: max(self.num_stages - self.stage, 1)]
+        if self.config.prune:
+            sizes = self._remaining_schedule()
+        else:
+            sizes = self._remaining_schedule() * max(self.num_stages - self.stage, 1)
         spare = budget - self.steps - sum(sizes[1:])
         return int(min(self.rounds_per_stage, max(1, spare // sizes[0])))
 

@@ -117,6 +117,7 @@ class SearchSpace:
         if duplicates:
             raise ValueError(f"decision names must be unique; repeated: {duplicates}")
         self._index = {name: i for i, name in enumerate(names)}
+        self._size_array = np.array([len(d.candidates) for d in self.decisions], dtype=np.int64)
         known_tags = {tag for d in self.decisions for c in d.candidates for tag in c.tags}
         for tag, floor in dict(self.tag_floors).items():
             if tag not in known_tags:
@@ -213,6 +214,10 @@ class SearchSpace:
                 f"an architecture needs one candidate index per decision ({self.num_decisions}), "
                 f"got {len(architecture)}"
             )
+        values = np.asarray(architecture)
+        if values.dtype.kind in "iu" and values.ndim == 1:  # the common case, checked without a Python loop
+            if bool(((values >= 0) & (values < self._size_array)).all()):
+                return tuple(values.tolist())
         result = tuple(int(k) for k in architecture)
         for e, k in enumerate(result):
             if not 0 <= k < len(self.decisions[e].candidates):
