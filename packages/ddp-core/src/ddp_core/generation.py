@@ -30,20 +30,33 @@ class GenerationResult:
     budgets: dict[str, float] = field(default_factory=dict)
     described: dict[str, str] = field(default_factory=dict)
     proven_optimal: bool = True
+    # Set by the recommended-network ENG (ddp_core.eng): the model's estimate (normal-score units), where the
+    # answer comes from ("model", "evaluated" or "theta"), the estimate on the scores' scale, one line on how it
+    # was chosen, and the alternatives (the best evaluated network under the budget).
+    estimate: float | None = None
+    source: str = "theta"
+    predicted_score: float | None = None
+    how: str = ""
+    alternatives: dict[str, Any] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "architecture": list(self.architecture),
             "described": self.described,
             "expectation": self.expectation,
             "costs": self.costs,
             "budgets": self.budgets,
             "proven_optimal": self.proven_optimal,
+            "source": self.source,
+            "how": self.how,
         }
+        if self.estimate is not None:
+            out.update(estimate=self.estimate, predicted_score=self.predicted_score, alternatives=self.alternatives)
+        return out
 
 
 @dataclass

@@ -1,9 +1,8 @@
 """The three ways a stage turns records into θ, one flag apart (``SearchConfig(utility=...)``).
 
-- ``"joint"`` (default): candidate effects from one ridge fit of every record so far (:mod:`ddp_core.model`),
-  θ updated on softmax(effects / τ), the best evaluated architecture's candidates never pruned, half of each
-  round's slots paired around the best evaluated architectures, and the answer chosen among evaluated
-  architectures (see ``ALGORITHM.md``, "Presets and the default").
+- ``"joint"`` (default): θ updated on softmax(additive effects / τ) of the model of quality fitted on every
+  record so far, the best evaluated architecture's candidates never pruned, a third of each round's slots paired
+  by the model (with interactions), and the answer the exact argmax of the model's estimate (:mod:`ddp_core.joint`).
 - ``"paper"``: Eq. 3-5 as written: the stage's mean score per candidate, softmax(U / τ), momentum, renormalise.
 - ``"authors"``: the released code (MAC-AutoML/XNAS, ``CategoricalDDPNAS.update``): per round, softmax over each
   decision's full row of that round's scores x 100 (pruned candidates score 0 and stay in the row); the T
@@ -21,8 +20,8 @@ from typing import Literal
 
 import numpy as np
 
+from ddp_core import joint
 from ddp_core.distribution import masked_softmax, normalize_rows
-from ddp_core.model import AdditiveModel
 from ddp_core.records import PerformanceRecord, Utility
 from ddp_core.sampling import active_matrix
 from ddp_core.space import Architecture, SearchSpace
@@ -36,17 +35,6 @@ PRESET_DEFAULTS: dict[str, dict[str, float]] = {
     "paper": {"momentum": 0.9, "temperature": 0.01},  # τ = 0.01: the x100 of the released code, scores in [0, 1]
     "authors": {"momentum": 0.8, "temperature": 0.01},  # XNAS: softmax(scores * 100), gamma=0.8
 }
-
-# The joint preset's pairing and answer; measured in benchmarks/search_quality.py (BENCHMARKS.md).
-ELITE_FRACTION = 0.34  # share of a round's slots (at least one) paired around the best evaluated architectures
-ELITE_POOL = 10  # tournament pool: the best this many evaluated architectures still inside the live space
-TOURNAMENT = 5
-RIDGE = 1.0
-MUTATION = "thompson"  # "random": one random decision; "thompson": the best change under sampled effects
-REEVALUATE = 2  # a stage's first round re-scores the incumbent until it has this many scores (0: never) ...
-REEVALUATE_MIN_STAGE = 8  # ... when the stage spends at least this many evaluations (a re-score is one of them)
-GLOBAL_SLOTS = 1  # slots after the incumbent's that take the argmax of sampled effects over the live space
-PREFERENCE = "thompson"  # None: the other slots pair at random; "thompson": each takes its best free candidates
 
 
 @dataclass
@@ -157,33 +145,12 @@ def authors_renormalize(theta: np.ndarray, space: SearchSpace) -> np.ndarray:
     return normalize_rows(theta, space.full_mask(), "sum")
 
 
-def fit_model(space: SearchSpace, record: PerformanceRecord, higher_is_better: bool) -> AdditiveModel | None:
-    if len(record.records) < 2:
-        return None
-    sign = 1.0 if higher_is_better else -1.0
-    return AdditiveModel(space, RIDGE).fit(
-        [r.architecture for r in record.records], [sign * r.score for r in record.records],
-        [r.stage for r in record.records],
-    )
-
-
-def inside(space: SearchSpace, architecture: Architecture, live: np.ndarray) -> bool:
-    """Every active decision of ``architecture`` takes a live candidate."""
-    active = space.active_mask(architecture)
-    return bool(all(live[e, k] for e, k in enumerate(architecture) if active[e]))
-
-
-def ranked_evaluated(space: SearchSpace, model: AdditiveModel, live: np.ndarray) -> list[tuple[Architecture, float, int]]:
-    """Evaluated architectures inside the live space, best estimate first: (architecture, estimate, times)."""
-    keys, estimates, counts = model.estimates()
-    order = np.argsort(-estimates, kind="stable")
-    return [(keys[i], float(estimates[i]), int(counts[i])) for i in order if inside(space, keys[i], live)]
-
-
 def joint_update(record, stage, live, theta, velocity, *, higher_is_better, momentum, temperature, normalization,
-                 space: SearchSpace) -> StageUpdate:
-    """U = the fitted candidate effects (all records); θ as Eq. 4-5 on softmax(U/τ); protect the incumbent."""
-    model = fit_model(space, record, higher_is_better)
+                 space: SearchSpace, cache: joint.ModelCache | None = None) -> StageUpdate:
+    """U = the model's additive candidate effects (all records); θ as Eq. 4-5 on softmax(U/τ); protect the
+    incumbent (:mod:`ddp_core.joint`)."""
+    cache = cache or joint.ModelCache(space, higher_is_better)
+    model = cache.get(record, force=True)
     base = record.utility(stage, live, higher_is_better)
     if model is None:
         return StageUpdate(theta, velocity, base, np.zeros_like(live))
@@ -192,93 +159,15 @@ def joint_update(record, stage, live, theta, velocity, *, higher_is_better, mome
     target = masked_softmax(effects, live, temperature)
     theta, velocity = _momentum(theta, velocity, target, live, base.recorded, momentum, normalization)
     protected = np.zeros_like(live)
-    ranked = ranked_evaluated(space, model, live)
-    incumbent = ranked[0][0] if ranked else None
-    if incumbent is not None:
-        active = space.active_mask(incumbent)
-        protected[np.flatnonzero(active), np.asarray(incumbent)[active]] = True
-    return StageUpdate(theta, velocity, utility, protected, incumbent)
-
-
-def _mutate(space: SearchSpace, parent: Architecture, live: np.ndarray, rng: np.random.Generator,
-            avoid: set[Architecture], effects: np.ndarray | None = None) -> Architecture:
-    """``parent`` with one active decision (of more than one live candidate) moved to another live candidate
-    not in ``avoid`` where possible: at random, or the change that ``effects`` value most."""
-    active = space.active_mask(parent)
-    moves = [(e, int(k)) for e in range(space.num_decisions) if active[e] and live[e].sum() > 1
-             for k in np.flatnonzero(live[e]) if k != parent[e]]
-    if not moves:
-        return parent
-
-    def child(move):
-        e, k = move
-        return tuple(k if i == e else v for i, v in enumerate(parent))
-
-    fresh = [m for m in moves if child(m) not in avoid] or moves
-    if effects is not None:
-        gains = [effects[e, k] - effects[e, parent[e]] for e, k in fresh]
-        return child(fresh[int(np.argmax(gains))])
-    return child(fresh[int(rng.integers(len(fresh)))])
-
-
-def joint_targets(space: SearchSpace, record: PerformanceRecord, live: np.ndarray, size: int,
-                  higher_is_better: bool, rng: np.random.Generator, stage_start: bool = False,
-                  stage_evaluations: int = 0,
-                  ) -> tuple[list[Architecture | None], list[np.ndarray | None]]:
-    """Per-slot targets and preferences of the next round, a third of the slots (at least one): slot 0 a mutation
-    of the incumbent (at a stage's start, the incumbent itself until it has ``REEVALUATE`` scores: repeated scores
-    measure the noise that the answer's estimate needs), slot 1 the best architecture of the live space under a
-    posterior sample of the effects, the next ones mutations of tournament winners among the best evaluated
-    architectures; the other slots take their best free candidates under their own posterior samples."""
-    model = fit_model(space, record, higher_is_better)
-    if model is None:
-        return [], []
-    ranked = ranked_evaluated(space, model, live)
-    if not ranked:
-        return [], []
-    pool = [a for a, _, _ in ranked[:ELITE_POOL]]
-    avoid = {r.architecture for r in record.records}
-    targets: list[Architecture | None] = []
-    elites = max(1, int(round(ELITE_FRACTION * size)))
-    for slot in range(elites):
-        if slot == 0 and stage_start and ranked[0][2] < REEVALUATE and stage_evaluations >= REEVALUATE_MIN_STAGE:
-            targets.append(pool[0])
-            continue
-        if slot == 0:
-            parent = pool[0]
-        elif slot <= GLOBAL_SLOTS:
-            sampled = np.where(live, model.sample_effects(rng), -np.inf)
-            child = tuple(int(k) for k in np.argmax(sampled, axis=1))
-            avoid.add(child)
-            targets.append(child)
-            continue
-        else:
-            entrants = rng.choice(len(pool), size=min(TOURNAMENT, len(pool)), replace=False)
-            parent = pool[int(entrants.min())]
-        effects = model.sample_effects(rng) if MUTATION == "thompson" else None
-        child = _mutate(space, parent, live, rng, avoid, effects)
-        avoid.add(child)
-        targets.append(child)
-    preferences: list[np.ndarray | None] = [None] * elites
-    if PREFERENCE == "thompson":
-        preferences += [model.sample_effects(rng) for _ in range(size - elites)]
-    return targets, preferences
+    best = joint.incumbent(model, live)
+    if best is not None:
+        active = space.active_mask(best)
+        protected[np.flatnonzero(active), np.asarray(best)[active]] = True
+    return StageUpdate(theta, velocity, utility, protected, best)
 
 
 def joint_answer(space: SearchSpace, record: PerformanceRecord, live: np.ndarray,
                  higher_is_better: bool) -> tuple[Architecture, dict] | None:
-    """The best evaluated architecture inside the live space by the model-adjusted estimate."""
-    model = fit_model(space, record, higher_is_better)
-    if model is None:
-        return None
-    ranked = ranked_evaluated(space, model, live)
-    if not ranked:
-        return None
-    architecture, estimate, times = ranked[0]
-    scores = [r.score for r in record.records if r.architecture == architecture]
-    return architecture, {
-        "source": "best evaluated architecture (model-adjusted estimate)",
-        "times_evaluated": times,
-        "mean_score": float(np.mean(scores)),
-        "estimate_normal_score": estimate,
-    }
+    """The default preset's answer: the exact argmax of the model's estimate over the whole space (``live`` is
+    not a constraint of the answer; kept for the signature)."""
+    return joint.answer(joint.ModelCache(space, higher_is_better), record)

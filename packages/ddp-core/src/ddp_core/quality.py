@@ -304,6 +304,15 @@ class QualityModel:
     def sample_effects(self, rng: np.random.Generator) -> np.ndarray:
         return self.effects(self.sample_coefficients(rng))
 
+    def encode_coefficients(self, coefficients: np.ndarray) -> np.ndarray:
+        """Additive coefficients laid out over the encoded candidates (0 for "inactive")."""
+        out = np.zeros(self.num_encoded)
+        for d in range(self.num_decisions):
+            size = self.space.sizes[d]
+            out[self.encoded_offsets[d]: self.encoded_offsets[d] + size] = \
+                coefficients[self.offsets[d]: self.offsets[d] + size]
+        return out
+
     def pairwise(self) -> tuple[np.ndarray, np.ndarray]:
         """The fitted model as explicit terms over the encoded candidates (inactive = one extra value):
         ``unary`` (num_encoded,) and ``pair`` (num_encoded, num_encoded) symmetric with zero diagonal blocks, such
@@ -312,11 +321,7 @@ class QualityModel:
         onehot = np.zeros((len(self.points), self.num_encoded))
         rows = np.repeat(np.arange(len(self.points)), e)
         onehot[rows, (self.encoded_offsets[None, :] + self.point_encoded).ravel()] = 1.0
-        unary = np.zeros(self.num_encoded)
-        for d in range(e):
-            size = self.space.sizes[d]
-            unary[self.encoded_offsets[d]: self.encoded_offsets[d] + size] = \
-                self.coefficients[self.offsets[d]: self.offsets[d] + size]
+        unary = self.encode_coefficients(self.coefficients)
         unary += (self.s_linear / e) * (onehot.T @ self.alpha)
         pair = np.zeros((self.num_encoded, self.num_encoded))
         if e > 1 and self.s_pairwise > 0:
