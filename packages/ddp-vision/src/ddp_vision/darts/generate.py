@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from ddp_core import CategoricalDistribution, SearchSpace, read_json, write_json_atomic
+from ddp_core.budgets import add_budget_arguments, budget_type, requests_from_args
 from ddp_core.persistence import write_text_atomic
 from ddp_vision.darts.costs import EvalNetworkSpec, eval_cost_tables, network_costs
 from ddp_vision.darts.derivation import BUDGET_KEYS, EngAnswer, darts_derivation, generate_genotypes
@@ -31,35 +32,16 @@ from ddp_vision.darts.drawing import draw_genotype
 from ddp_vision.darts.genotypes import format_genotype, genotype_to_dict
 from ddp_vision.darts.space import supernet_config_from_space
 
-__all__ = ["cli", "parse_budget", "load_run", "DEFAULT_BUDGETS", "run_generation"]
+__all__ = ["cli", "parse_budget", "load_run", "DEFAULT_BUDGETS", "WHOLE_NUMBER_BUDGETS", "run_generation"]
 
 DEFAULT_BUDGETS = ({}, {"nonparam_ops": 4}, {"nonparam_ops": 4, "cell_height": 2}, {"params_m": 2.5})
+WHOLE_NUMBER_BUDGETS = {"nonparam_ops": 0, "cell_height": 1}  # budget key -> smallest allowed whole number
 
 
 def parse_budget(text: str) -> dict[str, float]:
-    """``"params_m=2.5,nonparam_ops=4"`` -> ``{"params_m": 2.5, "nonparam_ops": 4.0}``; ``"none"`` -> ``{}``."""
-    if text.strip().lower() in ("", "none", "{}"):
-        return {}
-    budget = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in BUDGET_KEYS:
-            raise argparse.ArgumentTypeError(
-                f"bad budget part {part!r}: write KEY=VALUE[,KEY=VALUE] with KEY in {', '.join(BUDGET_KEYS)}"
-            )
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"budget {key} needs a number, got {value!r}") from None
-        if key in ("params_m", "flops_m") and not (math.isfinite(number) and number > 0):
-            raise argparse.ArgumentTypeError(f"budget {key} must be a positive finite number, got {value.strip()!r}")
-        if key in ("nonparam_ops", "cell_height") and not (math.isfinite(number) and number == int(number)
-                                                            and number >= (0 if key == "nonparam_ops" else 1)):
-            low = 0 if key == "nonparam_ops" else 1
-            raise argparse.ArgumentTypeError(f"budget {key} must be a whole number >= {low}, got {value.strip()!r}")
-        budget[key] = number
-    return budget
+    """``"params_m=2.5,nonparam_ops=4"`` -> ``{"params_m": 2.5, "nonparam_ops": 4.0}``; ``"none"`` -> ``{}``
+    (the grammar of every space, :mod:`ddp_core.budgets`; ``nonparam_ops`` and ``cell_height`` are whole numbers)."""
+    return budget_type(BUDGET_KEYS, WHOLE_NUMBER_BUDGETS)(text)
 
 
 def load_run(run_dir: pathlib.Path) -> tuple[SearchSpace, CategoricalDistribution]:
@@ -170,9 +152,7 @@ class _OneLineErrors(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Flags of ``tools/generate.py RUN_DIR`` for DARTS runs."""
     parser = _OneLineErrors(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n")[0])
-    parser.add_argument("--budget", action="append", type=parse_budget, default=None,
-                        help="KEY=VALUE[,KEY=VALUE] with KEY in " + ", ".join(BUDGET_KEYS)
-                        + "; repeat for several budgets ('none' = unconstrained). Default: a few examples")
+    add_budget_arguments(parser, BUDGET_KEYS, WHOLE_NUMBER_BUDGETS, help_extra="Default: a few examples.")
     parser.add_argument("--network", choices=("cifar", "imagenet"), default="cifar")
     parser.add_argument("--channels", type=int, default=None, help="default: 36 (cifar) / 48 (imagenet)")
     parser.add_argument("--layers", type=int, default=None, help="default: 20 (cifar) / 14 (imagenet)")
@@ -194,11 +174,16 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
     if not (math.isfinite(args.time_limit) and args.time_limit > 0):
         print(f"error: --time-limit must be a positive number of seconds, got {args.time_limit}", file=sys.stderr)
         return 2
+    try:
+        requests = requests_from_args(args, combine="pair", keys=BUDGET_KEYS)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     space, _ = load_run(run_dir)
     spec = default_spec(space, args.network, channels=args.channels, layers=args.layers,
                         image_size=args.image_size, num_classes=args.num_classes)
     try:
-        report = run_generation(pathlib.Path(run_dir), args.budget or list(DEFAULT_BUDGETS), spec,
+        report = run_generation(pathlib.Path(run_dir), requests or list(DEFAULT_BUDGETS), spec,
                                 draw=not args.no_draw, nonparam_rule=args.nonparam_count.replace("-", "_"),
                                 nonparam_cells=args.nonparam_cells, time_limit_s=args.time_limit)
     except ValueError as error:

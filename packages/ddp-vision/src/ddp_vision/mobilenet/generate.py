@@ -1,4 +1,5 @@
-"""Efficient Network Generation for layer-wise spaces: ``tools/generate.py RUN_DIR --flops 600,400,200``.
+"""Efficient Network Generation for layer-wise spaces: ``tools/generate.py RUN_DIR --budget flops_m=600
+--budget flops_m=400,params_m=5`` (one ``--budget`` per request; see :mod:`ddp_core.budgets`).
 
 Reads the run directory of a search (``space.json`` + ``state.json``), builds exact ``flops_m`` / ``params_m``
 cost tables (and ``latency_ms`` from a measured lookup table), asks ddp-core's exact ``generate`` for every
@@ -6,6 +7,8 @@ budget in one call, writes each answer as a standalone network config JSON, and 
 (expectation versus cost) as a PNG. The front is ENG's own exact answers over a budget sweep that includes every
 requested budget, so each answer of the call is a point of the drawn front; files of an earlier call
 (``network_*.json``, ``pareto_*.png``) are removed, so the output directory holds exactly what ``eng.json`` lists.
+A budget that no network of the space meets is reported in its place (with the smallest achievable cost) and
+the others are answered, as in every space; only a call where no budget can be met fails (exit 2).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from ddp_core import (
     plot_pareto_front,
     write_json_atomic,
 )
-from ddp_core.validation import check_number
+from ddp_core.budgets import add_budget_arguments, budget_label, pair_lists, requests_from_args
+from ddp_core.generation import InfeasibleBudget
 from ddp_vision.arguments import OneLineArgumentParser, positive_int
 from ddp_vision.mobilenet.latency import latency_cost_table, load_latency_table
 from ddp_vision.mobilenet.space import LayerwiseSpace, space_from_metadata
 
-COST_FLAGS = {"flops": "flops_m", "params": "params_m", "latency_ms": "latency_ms"}
+BUDGET_KEYS = ("flops_m", "params_m", "latency_ms")
 
 
 def load_layerwise_run(
@@ -59,19 +63,12 @@ def load_layerwise_run(
 
 def budget_requests(budgets: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
     """Combine per-cost budget lists: single values apply to every request, longer lists are zipped."""
-    lengths = {len(v) for v in budgets.values() if len(v) > 1}
-    if len(lengths) > 1:
-        raise ValueError(
-            "budget lists of different lengths cannot be paired: give one value for a cost to hold it fixed, "
-            f"or lists of equal length to pair them (got {({k: len(v) for k, v in budgets.items()})})"
-        )
-    count = lengths.pop() if lengths else 1
-    return [{name: float(v[i] if len(v) > 1 else v[0]) for name, v in budgets.items()} for i in range(count)]
+    return pair_lists(budgets)
 
 
 def generate_networks(
     run_dir: pathlib.Path,
-    budgets: Mapping[str, Sequence[float]],
+    budgets: Sequence[Mapping[str, float]] | Mapping[str, Sequence[float]],
     latency_table: pathlib.Path | None = None,
     full_space: bool = False,
     stage: int | None = None,
@@ -84,8 +81,9 @@ def generate_networks(
     ----------
     run_dir : Path
         A search run directory.
-    budgets : mapping of cost name to list of upper bounds
-        Cost names: ``flops_m`` (MACs, millions), ``params_m`` (millions), ``latency_ms``.
+    budgets : list of requests (mapping cost name -> upper bound), or a mapping of cost name -> list of bounds
+        (paired as :func:`budget_requests` does). Cost names: ``flops_m`` (MACs, millions), ``params_m``
+        (millions), ``latency_ms``.
     latency_table : Path, optional
         A table written by ``tools/measure_latency.py``; required for ``latency_ms``.
     full_space : bool
@@ -96,14 +94,17 @@ def generate_networks(
         Use θ after this many stages instead of the final θ.
     pareto_cost, points : str, int
         The cost swept for the Pareto front (default: the first budgeted cost) and the number of budgets.
+
+    A request no network of the space meets is an entry with ``infeasible: true``, its message and the smallest
+    achievable costs, in its place; the others are answered.
     """
+    requests = budget_requests(budgets) if isinstance(budgets, Mapping) else [dict(b) for b in budgets]
     space, layerwise, distribution = load_layerwise_run(run_dir, stage)
     costs = layerwise.cost_tables()
     if latency_table is not None:
         costs["latency_ms"] = latency_cost_table(load_latency_table(latency_table, layerwise))
-    if "latency_ms" in budgets and "latency_ms" not in costs:
+    if any("latency_ms" in r for r in requests) and "latency_ms" not in costs:
         raise ValueError("a latency budget needs --latency-table (measure it with tools/measure_latency.py)")
-    requests = budget_requests(budgets)
     note = None
     if not full_space and int(distribution.live_counts.max()) == 1:
         # a finished search leaves one live candidate per decision: the pruned space is a single network
@@ -111,21 +112,29 @@ def generate_networks(
         note = ("the pruned space holds a single architecture (the search finished), so ENG searched the full "
                 "space, ranking pruned candidates by the θ they had when pruned; use --stage K for an earlier θ")
     answers = generate(space, distribution, costs, requests, live_only=not full_space, on_infeasible="report")
+    unmet = [i for i, a in enumerate(answers) if not isinstance(a, GenerationResult)]
+    if unmet and not full_space:
+        # pruning removed every candidate cheap enough: rank the full space by the θ pruned ones had; a budget
+        # no network of the space meets stays an infeasible entry (naming the smallest achievable cost)
+        retried = generate(space, distribution, costs, [requests[i] for i in unmet], live_only=False,
+                           on_infeasible="report")
+        for i, answer in zip(unmet, retried, strict=True):
+            answers[i] = answer
     out = []
     for i, answer in enumerate(answers):
-        searched = "full" if full_space else "live"
-        if not isinstance(answer, GenerationResult):
-            # pruning removed every candidate cheap enough: rank the full space by the θ pruned ones had
-            # (raises, naming the smallest achievable cost, when no network at all meets the budget)
-            answer = answers[i] = generate(space, distribution, costs, requests[i], live_only=False)
-            searched = "full (the live candidates cannot meet this budget)"
+        if isinstance(answer, InfeasibleBudget):
+            out.append(answer.to_dict())
+            continue
+        searched = "full" if full_space else ("full (the live candidates cannot meet this budget)" if i in unmet
+                                              else "live")
         config = layerwise.network_config(answer.architecture)
         out.append({**answer.to_dict(), "space": searched, "network": config.to_dict()})
-    sweep = pareto_cost or next(iter(budgets))
+    sweep = pareto_cost or next((name for r in requests for name in r), "flops_m")
     if sweep not in costs:
         raise ValueError(f"--pareto {sweep}: unknown cost; known: {', '.join(sorted(costs))}")
+    met = [r for r, a in zip(requests, answers, strict=True) if isinstance(a, GenerationResult)]
     front = exact_front(space, distribution, costs, sweep, points, not full_space,
-                        [r[sweep] for r in requests if set(r) == {sweep}])
+                        [r[sweep] for r in met if set(r) == {sweep}]) if met else []
     return {
         "run_dir": str(run_dir), "full_space": full_space, "stage": stage, "note": note, "answers": out,
         "costs": sorted(costs), "pareto": {"cost": sweep, "points": [p.to_dict() for p in front]},
@@ -162,32 +171,12 @@ def remove_earlier_outputs(out_dir: pathlib.Path, keep: Sequence[pathlib.Path]) 
                 path.unlink(missing_ok=True)
 
 
-def _budgets(flag: str):
-    def parse(text: str) -> list[float]:
-        try:
-            values = [float(v) for v in text.split(",") if v.strip()]
-            if not values:
-                raise ValueError
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes comma-separated numbers such as 600,400,200, "
-                                             f"got {text!r}") from None
-        try:
-            return [check_number(flag, v, minimum=0, exclusive_minimum=True) for v in values]
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    parse.__name__ = flag
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="tools/generate.py RUN_DIR",
         description="ENG for MobileNet layer-wise / NAS-Bench-Macro runs: best expected networks under budgets.",
     )
-    parser.add_argument("--flops", type=_budgets("--flops"), help="MAC budgets in millions, e.g. 600,400,200")
-    parser.add_argument("--params", type=_budgets("--params"), help="parameter budgets in millions")
-    parser.add_argument("--latency-ms", type=_budgets("--latency-ms"), help="latency budgets in ms (needs --latency-table)")
+    add_budget_arguments(parser, BUDGET_KEYS, help_extra="latency_ms needs --latency-table.")
     parser.add_argument("--latency-table", type=pathlib.Path, help="JSON from tools/measure_latency.py")
     parser.add_argument("--full-space", action="store_true", help="search all candidates, not only unpruned ones")
     parser.add_argument("--output-dir", type=pathlib.Path, help="default: RUN_DIR/generated")
@@ -202,21 +191,28 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
     """The ENG command line (called by ``tools/generate.py``); returns the exit status."""
     args = build_parser().parse_args(argv)
     run_dir = pathlib.Path(run_dir)
-    budgets = {COST_FLAGS[flag]: getattr(args, flag) for flag in COST_FLAGS if getattr(args, flag)}
-    if not budgets:
-        print("give at least one budget: --flops 600,400,200, --params 5 or --latency-ms 20", file=sys.stderr)
-        return 2
     try:
-        result = generate_networks(run_dir, budgets, args.latency_table, args.full_space, args.stage, args.pareto,
+        requests = requests_from_args(args, combine="pair", keys=BUDGET_KEYS)
+        if not requests:
+            raise ValueError("give at least one budget: --budget flops_m=400 (repeat --budget for several "
+                             "networks; --budget params_m=5,latency_ms=20 for one under both)")
+        result = generate_networks(run_dir, requests, args.latency_table, args.full_space, args.stage, args.pareto,
                                    args.points)
     except (InfeasibleBudgetError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out_dir = args.output_dir or run_dir / "generated"
     answers, front_results = result.pop("_results")
+    met = [a for a in result["answers"] if not a.get("infeasible")]
+    if not met:  # nothing to write: the files of an earlier call stay as they were
+        for a in result["answers"]:
+            print(f"error: {budget_label(a['budgets'])}: {a['message']}", file=sys.stderr)
+        print("error: no budget can be met; raise the budgets to at least the smallest achievable costs named above",
+              file=sys.stderr)
+        return 2
+    out_dir = args.output_dir or run_dir / "generated"
     written = []
-    for answer in result["answers"]:
-        tag = "_".join(f"{k}-{v:g}" for k, v in answer["budgets"].items())
+    for answer in met:
+        tag = "_".join(f"{k}-{v:g}" for k, v in answer["budgets"].items()) or "unconstrained"
         answer["network_path"] = str(out_dir / f"network_{tag}.json")
         write_json_atomic(answer["network_path"], answer["network"])
         written.append(answer["network_path"])
@@ -224,17 +220,20 @@ def cli(run_dir: pathlib.Path, argv: list[str]) -> int:
     figure = out_dir / f"pareto_{sweep}.png"
     write_json_atomic(out_dir / "eng.json", result)
     plot_pareto_front(front_results, sweep, figure, title=f"ENG: best expected architecture per {sweep} budget",
-                      highlight=list(answers))
+                      highlight=[a for a in answers if isinstance(a, GenerationResult)])
     remove_earlier_outputs(out_dir, [*written, figure])
     names = result["costs"]
     print("budgets".ljust(28) + "expectation  " + "  ".join(n.rjust(10) for n in names) + "  network")
     for a in result["answers"]:
-        budget_text = ", ".join(f"{k}<={v:g}" for k, v in a["budgets"].items())
+        budget_text = ", ".join(f"{k}<={v:g}" for k, v in a["budgets"].items()) or "no budget"
+        if a.get("infeasible"):
+            print(f"{budget_text:<28}infeasible: {a['message']}")
+            continue
         values = "  ".join(f"{a['costs'][n]:10.3f}" for n in names)
         print(f"{budget_text:<28}{a['expectation']:11.4f}  {values}  {a['network_path']}")
     if result["note"]:
         print(f"note: {result['note']}")
-    for a in result["answers"]:
+    for a in met:
         if a["space"].startswith("full ("):
             budget_text = ", ".join(f"{k}<={v:g}" for k, v in a["budgets"].items())
             print(f"note: {budget_text}: the live candidates cannot meet it; answered over the full space, pruned "
