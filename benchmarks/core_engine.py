@@ -223,9 +223,147 @@ def eng_instances(decisions: int, candidates: int, instances: int) -> dict:
             "infeasible_pairs_reported": infeasible, "all_proven_optimal": proven}
 
 
+def integer_problem(decisions: int, candidates: int, seed: int):
+    """A random ENG instance in integers (θ scaled by 10^6, costs 100..3000 per candidate): both solvers see it."""
+    rng = np.random.default_rng(seed)
+    space = SearchSpace([Decision(f"d{i}", [f"c{k}" for k in range(candidates)]) for i in range(decisions)])
+    dist = CategoricalDistribution.uniform(space)
+    dist.theta = np.round(rng.dirichlet(np.ones(candidates), size=decisions) * 1e6)
+    tables = {name: np.round(rng.uniform(100, 3000, size=(decisions, candidates))) for name in ("flops_m", "params_m")}
+    fixed = {"flops_m": 2000, "params_m": 200}
+    costs = {name: CostTable(name, fixed[name], tables[name]) for name in tables}
+    return space, dist, costs, tables, fixed
+
+
+def integer_budgets(space, dist, costs, names, rng) -> dict:
+    """Integer budgets between the cheapest architecture's cost and the unconstrained answer's, per name."""
+    free = generate(space, dist, costs, {})
+    out = {}
+    for name in names:
+        table = costs[name]
+        low = table.fixed + sum(r.min() for r in table.per_candidate)
+        out[name] = float(np.floor(low + rng.uniform(0.05, 0.95) * (free.costs[name] - low)))
+    return out
+
+
+def compare(kind: str, ours: list[float], theirs: list[float], same: list[bool], extra: dict | None = None) -> dict:
+    ratio = np.array(ours) / np.maximum(np.array(theirs), 1e-9)
+    row = {"request": kind, "requests": len(ours), "ddp_core_ms_median": 1e3 * float(np.median(ours)),
+           "cpsat_ms_median": 1e3 * float(np.median(theirs)), "ratio_median": float(np.median(ratio)),
+           "ratio_max": float(ratio.max()), "optima_identical": all(same), **(extra or {})}
+    print(f"{kind:<36}{row['ddp_core_ms_median']:>10.1f}{row['cpsat_ms_median']:>10.1f}"
+          f"{row['ratio_median']:>8.2f}{row['ratio_max']:>8.2f}  {'identical' if all(same) else 'DIFFER'}", flush=True)
+    return row
+
+
+def eng_vs_cpsat_groups(decisions: int, candidates: int, names: tuple[str, ...], instances: int) -> dict:
+    """One request per call on random integer instances, ddp-core's generate() against CP-SAT (1 worker)."""
+    from eng_cpsat import group_knapsack
+
+    ours, theirs, same = [], [], []
+    for seed in range(instances):
+        space, dist, costs, tables, fixed = integer_problem(decisions, candidates, 7919 * decisions + seed)
+        budget = integer_budgets(space, dist, costs, names, np.random.default_rng(seed))
+        start = time.process_time()
+        answer = generate(space, dist, costs, [budget], on_infeasible="report", time_limit_s=None)[0]
+        ours.append(time.process_time() - start)
+        found = round(answer.expectation * decisions) if answer.feasible else None
+        reference = group_knapsack(dist.theta, tables, fixed, budget)
+        theirs.append(reference["seconds"])
+        same.append(found == reference["optimum"])
+    label = f"{'one budget' if len(names) == 1 else 'two binding budgets'}, {decisions} x {candidates}"
+    return compare(label, ours, theirs, same)
+
+
+def darts_instance(seed: int):
+    """The DARTS space with random θ and its CIFAR evaluation network's exact costs in parameters and MACs."""
+    from ddp_vision.darts.costs import EvalNetworkSpec, eval_cost_tables
+    from ddp_vision.darts.genotypes import cell_edges
+    from ddp_vision.darts.space import build_search_space
+
+    space = build_search_space()
+    rng = np.random.default_rng(seed)
+    theta = np.round(rng.dirichlet(np.ones(space.max_candidates), size=space.num_decisions) * 1e6)
+    scaled = eval_cost_tables(space, EvalNetworkSpec(), 4)
+    costs = {n: CostTable(n, round(t.fixed * 1e6), [np.round(np.asarray(r) * 1e6) for r in t.per_candidate])
+             for n, t in scaled.items()}
+    return space, theta, costs, cell_edges(4)
+
+
+def darts_requests(space, theta, costs, kind: str, rng) -> dict:
+    from ddp_vision.darts.derivation import generate_genotypes
+
+    if kind == "N + H":
+        return {"nonparam_ops": float(rng.choice([2, 4, 6])), "cell_height": float(rng.choice([2, 3]))}
+    free = generate_genotypes(space, theta, space.full_mask(), costs, [{}], time_limit_s=None)[0]
+    low = {n: t.fixed + sum(sorted(r)[0] for r in t.per_candidate) for n, t in costs.items()}  # a loose floor
+    names = ("params_m",) if kind == "params" else ("params_m", "flops_m")
+    return {n: float(np.floor(low[n] + rng.uniform(0.5, 0.95) * (free.costs[n] - low[n]))) for n in names}
+
+
+def eng_vs_cpsat_darts(kind: str, instances: int) -> dict:
+    from eng_cpsat import darts_cells
+
+    from ddp_vision.darts.derivation import generate_genotypes
+
+    ours, theirs, same = [], [], []
+    for seed in range(instances):
+        space, theta, costs, edges = darts_instance(seed)
+        budget = darts_requests(space, theta, costs, kind, np.random.default_rng(seed))
+        live = space.full_mask()
+        start = time.process_time()
+        answer = generate_genotypes(space, theta, live, costs, [budget], on_infeasible="report", time_limit_s=None)[0]
+        ours.append(time.process_time() - start)
+        found = round(answer.expectation * 16) if answer.feasible else None
+        usable = live & np.array([[c.name != "none" for c in d.candidates] for d in space.decisions])
+        nonparam = space.tag_mask("nonparam")
+        additive = {n: np.array([np.asarray(r) for r in t.per_candidate]) for n, t in costs.items()}
+        reference = darts_cells(theta, usable, nonparam, additive, {n: t.fixed for n, t in costs.items()},
+                                budget, edges)
+        theirs.append(reference["seconds"])
+        same.append(found == reference["optimum"])
+    return compare(f"DARTS cell, {kind}", ours, theirs, same)
+
+
+def darts_batch(requests: int = 13) -> dict:
+    """A batch mixing params-only and params + FLOPs requests in one call, against the same requests one by one."""
+    from ddp_vision.darts.derivation import generate_genotypes
+
+    space, theta, costs, _ = darts_instance(0)
+    rng = np.random.default_rng(1)
+    budgets = [darts_requests(space, theta, costs, "params" if i % 2 else "params + FLOPs", rng)
+               for i in range(requests)]
+    start = time.process_time()
+    batch = generate_genotypes(space, theta, space.full_mask(), costs, budgets, on_infeasible="report",
+                               time_limit_s=None)
+    together = time.process_time() - start
+    alone, same = 0.0, True
+    for budget, answer in zip(budgets, batch, strict=True):
+        start = time.process_time()
+        single = generate_genotypes(space, theta, space.full_mask(), costs, [budget], on_infeasible="report",
+                                    time_limit_s=None)[0]
+        alone += time.process_time() - start
+        same = same and round(single.expectation * 16) == round(answer.expectation * 16)
+    row = {"requests": requests, "batch_s": together, "one_by_one_s": alone, "ratio": together / alone,
+           "answers_identical": same}
+    print(f"DARTS batch of {requests}: {together:.3f} s in one call, {alone:.3f} s one by one "
+          f"(ratio {together / alone:.2f}), answers {'identical' if same else 'DIFFER'}", flush=True)
+    return row
+
+
+def eng_vs_cpsat(instances: int) -> dict:
+    print(f"{'request (process CPU time)':<36}{'ddp ms':>10}{'CP-SAT ms':>10}{'median':>8}{'max':>8}")
+    rows = [eng_vs_cpsat_groups(28, 8, ("flops_m",), instances), eng_vs_cpsat_groups(100, 16, ("flops_m",), instances)]
+    for decisions, candidates in ((28, 8), (50, 8), (100, 16)):
+        rows.append(eng_vs_cpsat_groups(decisions, candidates, ("flops_m", "params_m"), instances))
+    for kind in ("N + H", "params", "params + FLOPs"):
+        rows.append(eng_vs_cpsat_darts(kind, instances))
+    return {"requests": rows, "darts_batch": darts_batch()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("stage", "eng", "all"), default="all")
+    parser.add_argument("--part", choices=("stage", "eng", "cpsat", "all"), default="all")
     parser.add_argument("--instances", type=int, default=20)
     args = parser.parse_args()
     machine = f"{cpu_name()} ({os.cpu_count()} cores), Python {platform.python_version()}, numpy {np.__version__}"
@@ -235,6 +373,8 @@ def main() -> None:
     if args.part in ("eng", "all"):
         out["eng_vs_brute_force"] = eng_small()
         out["eng"] = [eng_instances(28, 8, args.instances), eng_instances(21, 7, args.instances)]
+    if args.part in ("cpsat", "all"):
+        out["eng_vs_cpsat"] = eng_vs_cpsat(args.instances)
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=1))
 
