@@ -7,6 +7,9 @@
 - ``architecture``: what was searched (the DARTS genotype text, or the layer-wise candidates per block);
 - ``input_size`` ``[channels, height, width]``, ``mean`` and ``std`` per channel (inputs are
   ``(image in [0, 1] - mean) / std``), ``num_classes``;
+- ``preprocessing``: the whole evaluation transform the network was trained and evaluated with (channel order,
+  resize, centre crop, interpolation, mean/std, label names; :class:`ddp_vision.preprocessing.Preprocessing`),
+  so a raw image preprocessed from these fields alone is exactly what the network saw;
 - ``format`` (``ddpnas.network/1``) and free ``extra`` facts (costs, accuracy).
 
 The weights are safetensors (no pickle), so loading a network never runs code from the file.
@@ -46,6 +49,7 @@ class NetworkArtifact:
     std: tuple[float, ...]
     num_classes: int
     extra: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]
@@ -56,18 +60,26 @@ class NetworkArtifact:
         if not len(self.mean) == len(self.std) == self.input_size[0]:
             raise ValueError(f"mean and std need one value per input channel ({self.input_size[0]}), got "
                              f"{len(self.mean)} and {len(self.std)}")
+        if self.preprocessing:
+            recorded = (tuple(self.preprocessing.get("input_size", ())), tuple(self.preprocessing.get("mean", ())),
+                        tuple(self.preprocessing.get("std", ())))
+            if recorded != (self.input_size, self.mean, self.std):
+                raise ValueError("preprocessing disagrees with input_size/mean/std: "
+                                 f"{recorded} vs {(self.input_size, self.mean, self.std)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "model": self.model, "arguments": self.arguments,
                 "architecture": self.architecture, "input_size": list(self.input_size), "mean": list(self.mean),
-                "std": list(self.std), "num_classes": self.num_classes, "extra": self.extra}
+                "std": list(self.std), "num_classes": self.num_classes, "preprocessing": self.preprocessing,
+                "extra": self.extra}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NetworkArtifact:
         if data.get("format") != FORMAT:
             raise ValueError(f"not a ddpnas network config (format {data.get('format')!r}, expected {FORMAT!r})")
         return cls(data["model"], dict(data["arguments"]), data.get("architecture"), data["input_size"],
-                   data["mean"], data["std"], int(data["num_classes"]), dict(data.get("extra", {})))
+                   data["mean"], data["std"], int(data["num_classes"]), dict(data.get("extra", {})),
+                   dict(data.get("preprocessing") or {}))
 
     def metadata(self) -> dict[str, str]:
         """String key/value pairs for file formats that carry metadata (safetensors header, ONNX metadata_props)."""

@@ -14,6 +14,11 @@ set (``val_fraction`` of it held out). With ``val_fraction=0`` the whole trainin
 
 Small datasets are kept as tensors (:class:`TensorImageDataset`) so :class:`BatchStream` can move them
 to the accelerator once and cut, augment and normalise batches there without a worker pool.
+
+Every split records its evaluation transform as :class:`Preprocessing` (channel order, resize, crop,
+interpolation, mean/std, label names): what a trained network's ``config.json``, ONNX metadata and timm
+``pretrained_cfg`` say, so that a user preprocessing raw images from those fields alone feeds the network
+exactly what it was evaluated on. Normalisation happens in one place, :class:`BatchStream`, for every source.
 """
 
 from __future__ import annotations
@@ -24,39 +29,26 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
+from ddp_vision.augmentation import Augmentation, augment_batch, cutout_batch
+from ddp_vision.preprocessing import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    IMAGE_FOLDER_CROP_PCT,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocessing,
+    image_folder_resize,
+    resize_grey,
+)
+
 __all__ = [
-    "DATASET_NAMES", "DEFAULT_IMAGE_SIZES", "Augmentation", "BatchStream", "ImageSplits", "TensorImageDataset",
-    "augment_batch", "cutout_batch", "load_cifar10_splits", "load_digits_splits", "load_image_folder_splits",
+    "DATASET_NAMES", "DEFAULT_IMAGE_SIZES", "IMAGE_FOLDER_CROP_PCT", "Augmentation", "BatchStream", "ImageSplits",
+    "Preprocessing", "TensorImageDataset", "augment_batch", "cutout_batch", "digits_images", "load_cifar10_splits",
+    "load_digits_splits", "load_image_folder_splits",
     "load_splits", "resolve_image_size", "split_indices", "synthetic_splits",
 ]
-
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Training-time augmentation, applied to batches on the device (tensor datasets) or per image.
-
-    Parameters
-    ----------
-    crop_padding : int
-        Zero-pad by this many pixels, then crop back to the original size at a random offset (0: off).
-    horizontal_flip : bool
-        Flip half of the images left-right (off for digits: a mirrored 2 is not a 2).
-    cutout_length : int
-        Side of a square zeroed at a random centre, after normalisation (DeVries & Taylor; 0: off).
-    """
-
-    crop_padding: int = 0
-    horizontal_flip: bool = False
-    cutout_length: int = 0
-
 
 class TensorImageDataset(Dataset):
     """Images held in one tensor: ``images`` (N, C, H, W) float in [0, 1] or uint8, ``labels`` (N,) int64."""
@@ -98,6 +90,8 @@ class ImageSplits:
         Dataset name for logs and ``space.json``.
     train_augmentation : Augmentation
         The dataset's customary training augmentation (tensor datasets apply it per batch).
+    channel_order, interpolation, resize_size, label_names
+        The rest of the evaluation transform (:class:`Preprocessing`; :attr:`preprocessing` puts it together).
     """
 
     train: Dataset
@@ -110,6 +104,18 @@ class ImageSplits:
     std: tuple[float, ...]
     name: str
     train_augmentation: Augmentation = Augmentation()
+    channel_order: str = "RGB"
+    interpolation: str = "bilinear"
+    resize_size: int | None = None
+    label_names: tuple[str, ...] = ()
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The evaluation transform, as a trained network's artefacts record it."""
+        return Preprocessing(input_size=(self.in_channels, self.image_size, self.image_size), mean=self.mean,
+                             std=self.std, channel_order=self.channel_order, interpolation=self.interpolation,
+                             resize_size=self.resize_size,
+                             label_names=self.label_names or tuple(str(i) for i in range(self.num_classes)))
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,30 +143,38 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
     return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
 
 
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as the raw images a user would hold: (1797, 8, 8) uint8 grey (the 0-16 values
+    scaled to 0-255 and rounded) and their (1797,) labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images.astype(np.float64) * (255.0 / 16.0)).astype(np.uint8)
+    return images, digits.target.astype(np.int64)
+
+
 def load_digits_splits(
     image_size: int = 16, val_fraction: float = 0.5, test_fraction: float = 0.2, seed: int = 0
 ) -> ImageSplits:
     """scikit-learn's digits (1797 real 8x8 grey images, 10 classes), resized to ``image_size``.
 
+    The images are the uint8 ones of :func:`digits_images`, resized with PIL (bilinear), so that a saved
+    network's :class:`Preprocessing` reproduces its inputs from an 8x8 grey image file exactly.
     ``test_fraction`` of the images (seeded, stratification-free) become the test split; the rest is the
     training set, of which ``val_fraction`` is held out as ``val``.
     """
-    from sklearn.datasets import load_digits
-
     if image_size < 8:
         raise ValueError(f"digits are 8x8; image_size must be >= 8, got {image_size}")
-    digits = load_digits()
-    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
-    if image_size != 8:
-        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
-        images = images.clamp(0.0, 1.0)
-    labels = torch.from_numpy(digits.target.astype(np.int64))
+    raw, targets = digits_images()
+    images = torch.from_numpy(resize_grey(raw, image_size)).unsqueeze(1).contiguous()
+    labels = torch.from_numpy(targets)
     rest_idx, test_idx = split_indices(len(labels), test_fraction, seed + 7919)
     mean, std = _channel_stats(images[rest_idx])
     return _tensor_splits(
         images[rest_idx], labels[rest_idx], images[test_idx], labels[test_idx], val_fraction, seed,
         num_classes=10, image_size=image_size, in_channels=1, mean=mean, std=std, name="digits",
-        train_augmentation=Augmentation(crop_padding=max(1, image_size // 8)),
+        train_augmentation=Augmentation(crop_padding=max(1, image_size // 8)), channel_order="L",
+        label_names=tuple(str(i) for i in range(10)),
     )
 
 
@@ -196,6 +210,7 @@ def load_cifar10_splits(data_dir: str | pathlib.Path, val_fraction: float = 0.5,
         images, labels, test_images, test_labels, val_fraction, seed,
         num_classes=10, image_size=32, in_channels=3, mean=CIFAR10_MEAN, std=CIFAR10_STD, name="cifar10",
         train_augmentation=Augmentation(crop_padding=4, horizontal_flip=True),
+        label_names=tuple(str(name) for name in train_set.classes),
     )
 
 
@@ -217,25 +232,30 @@ def load_image_folder_splits(
             f"no training folder {train_dir}: an image-folder dataset needs {root}/train/<class>/<image> "
             f"(and optionally {root}/val/<class>/<image> for the test split)"
         )
-    normalize = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    # no Normalize here: BatchStream normalises every source with the mean/std the artefact records
+    bilinear = transforms.InterpolationMode.BILINEAR
     train_tf = transforms.Compose([
-        transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), normalize,
+        transforms.RandomResizedCrop(image_size, interpolation=bilinear), transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
     ])
+    resize_size = image_folder_resize(image_size)
     eval_tf = transforms.Compose([
-        transforms.Resize(int(round(image_size * 256 / 224))), transforms.CenterCrop(image_size),
-        transforms.ToTensor(), normalize,
+        transforms.Resize(resize_size, interpolation=bilinear), transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
     ])
     train_full = torchvision.datasets.ImageFolder(str(train_dir), transform=train_tf)
     held_out = torchvision.datasets.ImageFolder(str(train_dir), transform=eval_tf)
     train_idx, val_idx = split_indices(len(train_full), val_fraction, seed)
     test = torchvision.datasets.ImageFolder(str(test_dir), transform=eval_tf) if test_dir.is_dir() else None
+    if test is not None and test.classes != train_full.classes:
+        raise ValueError(f"{test_dir} has classes {test.classes} but {train_dir} has {train_full.classes}: the "
+                         "test split must hold the same class folders")
     return ImageSplits(
         train=Subset(train_full, train_idx.tolist()),
         val=Subset(held_out, val_idx.tolist()) if len(val_idx) else None,
         test=test, num_classes=len(train_full.classes), image_size=image_size, in_channels=3,
-        # already normalised by the transforms: the batch stream must not normalise again
-        mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), name=root.name or "image_folder",
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, name=root.name or "image_folder", resize_size=resize_size,
+        label_names=tuple(train_full.classes),
     )
 
 
@@ -256,6 +276,8 @@ def synthetic_splits(num_classes: int = 4, image_size: int = 8, in_channels: int
         images, labels, test_images, test_labels, val_fraction, seed,
         num_classes=num_classes, image_size=image_size, in_channels=in_channels,
         mean=(0.5,) * in_channels, std=(0.3,) * in_channels, name="synthetic",
+        channel_order="RGB" if in_channels == 3 else "L" if in_channels == 1 else f"{in_channels} channels",
+        label_names=tuple(f"class_{i}" for i in range(num_classes)),
     )
 
 
@@ -304,37 +326,6 @@ def _as_tensor_dataset(dataset: Dataset) -> TensorImageDataset | None:
         index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
         return TensorImageDataset(dataset.dataset.images[index], dataset.dataset.labels[index])
     return None
-
-
-def augment_batch(images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator) -> torch.Tensor:
-    """Random crop (after zero padding) and horizontal flip of a (B, C, H, W) batch, drawn from ``generator``."""
-    batch, _, height, width = images.shape
-    pad = augmentation.crop_padding
-    if pad > 0:
-        padded = F.pad(images, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(images.device)
-        dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator).to(images.device)
-        rows = (dy[:, None] + torch.arange(height, device=images.device))[:, :, None]
-        cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, :]
-        batch_index = torch.arange(batch, device=images.device)[:, None, None]
-        images = padded.permute(0, 2, 3, 1)[batch_index, rows, cols].permute(0, 3, 1, 2)
-    if augmentation.horizontal_flip:
-        flip = (torch.rand(batch, generator=generator) < 0.5).to(images.device)[:, None, None, None]
-        images = torch.where(flip, images.flip(3), images)
-    return images
-
-
-def cutout_batch(images: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero one ``length`` x ``length`` square per image (clipped at the border), as in DARTS' Cutout."""
-    batch, _, height, width = images.shape
-    cy = torch.randint(0, height, (batch,), generator=generator).to(images.device)
-    cx = torch.randint(0, width, (batch,), generator=generator).to(images.device)
-    ys = torch.arange(height, device=images.device)[None, :]
-    xs = torch.arange(width, device=images.device)[None, :]
-    in_rows = (ys >= (cy[:, None] - length // 2)) & (ys < (cy[:, None] + length // 2))
-    in_cols = (xs >= (cx[:, None] - length // 2)) & (xs < (cx[:, None] + length // 2))
-    box = in_rows[:, :, None] & in_cols[:, None, :]
-    return images * (~box)[:, None].to(images.dtype)
 
 
 class BatchStream:

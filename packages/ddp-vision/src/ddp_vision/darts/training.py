@@ -286,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             input_size=(spec.in_channels, spec.image_size, spec.image_size), mean=splits.mean, std=splits.std,
             num_classes=spec.num_classes,
             extra={**costs, "dataset": args.dataset, "test_accuracy": history[-1]["test_accuracy"]},
+            preprocessing=splits.preprocessing.to_dict(),
         )
         save_network(output_dir, network, artifact, drop_prefixes=("auxiliary_head.",))
         write_json_atomic(output_dir / "metrics.json", {
@@ -294,8 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         })
         _plot_curves(history, output_dir / "training_curves.png")
         print(f"test accuracy {history[-1]['test_accuracy']:.4f}; wrote {output_dir}/model.safetensors, config.json, "
-              f"metrics.json, training_curves.png\nnext: python tools/export_mobilenet.py --train-dir {output_dir} "
-              "--format onnx --output model.onnx")
+              f"metrics.json, training_curves.png\nnext: python tools/export_network.py --train-dir {output_dir} "
+              f"--format onnx  (writes {output_dir}/model.onnx)")
     return 0
 
 

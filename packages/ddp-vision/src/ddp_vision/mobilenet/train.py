@@ -185,6 +185,7 @@ def network_artifact(config: NetworkConfig, splits: ImageSplits, history: list[d
         input_size=(config.in_channels, config.resolution, config.resolution), mean=splits.mean, std=splits.std,
         num_classes=config.num_classes, extra={"top1": history[-1]["top1"] if history else None,
                                                "dataset": splits.name},
+        preprocessing=splits.preprocessing.to_dict(),
     )
 
 
