@@ -5,6 +5,6 @@ from bert_preflight import check_hub_sources_first
 
 if __name__ == "__main__":
     check_hub_sources_first(with_default_teacher=False)
-    from ddp_bert.finetune_cli import main
+    from ddp_bert.finetune_cli import cli
 
-    raise SystemExit(main())
+    raise SystemExit(cli())

@@ -13,8 +13,9 @@ import os
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification
 
+from ddp_bert.model_loading import load_bert_classifier, load_config
 from ddp_bert.space import SubnetworkShape, TeacherShape
 
 
@@ -85,7 +86,7 @@ class ElasticBertForSequenceClassification(nn.Module):
         **kwargs
             Passed to ``BertForSequenceClassification.from_pretrained``.
         """
-        config = AutoConfig.from_pretrained(name_or_path, num_labels=num_labels)
+        config = load_config(name_or_path, num_labels=num_labels)  # trust_remote_code=False
         if label_names:
             if len(label_names) != num_labels:
                 raise ValueError(f"{len(label_names)} label names for {num_labels} labels")
@@ -97,7 +98,7 @@ class ElasticBertForSequenceClassification(nn.Module):
                 "ddp-bert needs a BERT-family checkpoint (model_type 'bert')"
             )
         config.problem_type = "regression" if num_labels == 1 else "single_label_classification"
-        model = BertForSequenceClassification.from_pretrained(name_or_path, config=config, **kwargs)
+        model = load_bert_classifier(name_or_path, config, **kwargs)
         return cls(model)
 
     @property

@@ -269,5 +269,7 @@ def load_torch_file(path: Path, device) -> dict:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as error:
-        reason = " ".join(str(error).split())[:200]
-        raise RunDirectoryError(f"{path} cannot be read ({reason}); restore it or start a new --run-dir") from None
+        from ddp_core.cli import weights_only_refusal
+
+        raise RunDirectoryError(f"{path} cannot be read ({weights_only_refusal(error)}); restore it or start a new "
+                                "--run-dir") from None

@@ -91,19 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_supernet(run_dir: Path, run: LoadedRun):
     """Rebuild the elastic supernet of a run from its saved teacher config and newest checkpoint."""
-    from transformers import AutoConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     from ddp_bert.elastic import ElasticBertForSequenceClassification
     from ddp_bert.evaluator import CHECKPOINT_FILE, load_torch_file
+    from ddp_bert.model_loading import inside_run_directory, load_config
 
     state = read_json(run_dir / "state.json")
     if not state.get("checkpoint"):
         raise FileNotFoundError(f"{run_dir}/state.json names no checkpoint; the search saved no weights")
-    teacher_dir = run_dir / run.space.metadata.get("teacher_dir", "teacher")
-    config = AutoConfig.from_pretrained(teacher_dir)
+    teacher_dir = inside_run_directory(run_dir, run.space.metadata.get("teacher_dir", "teacher"),
+                                       "space.json metadata.teacher_dir")
+    checkpoint_dir = inside_run_directory(run_dir / "checkpoints", state["checkpoint"], "state.json checkpoint")
+    config = load_config(teacher_dir)  # trust_remote_code=False: a crafted config.json runs nothing
     config.num_labels = int(run.space.metadata.get("num_labels", config.num_labels))
     supernet = ElasticBertForSequenceClassification(BertForSequenceClassification(config))
-    checkpoint = load_torch_file(run_dir / "checkpoints" / state["checkpoint"] / CHECKPOINT_FILE, "cpu")
+    checkpoint = load_torch_file(checkpoint_dir / CHECKPOINT_FILE, "cpu")
     supernet.load_state_dict(checkpoint["model"])
     return supernet.eval(), teacher_dir
 
@@ -160,14 +163,14 @@ def _read_if_exists(path: Path) -> dict:
 
 def export_model(run_dir: Path, run: LoadedRun, shape: SubnetworkShape, export_dir: Path, card=None) -> dict:
     """Save the sub-network with its tokenizer (and ``card``), reload it through the Auto classes and compare."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from ddp_bert.export import save_compressed
+    from ddp_bert.model_loading import load_sequence_classifier, load_tokenizer
 
     supernet, teacher_dir = load_supernet(run_dir, run)
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    tokenizer = load_tokenizer(teacher_dir)
     model = save_compressed(supernet, shape, export_dir, tokenizer, card=card)
-    reloaded = AutoModelForSequenceClassification.from_pretrained(export_dir).eval()
+    # ddp_bert registered the exported type, so its auto_map code is not needed (trust_remote_code=False)
+    reloaded = load_sequence_classifier(export_dir).eval()
     batch = tokenizer(["a short check sentence", "another one"], ["with a pair", "of inputs"],
                       padding=True, return_tensors="pt")
     with torch.no_grad():

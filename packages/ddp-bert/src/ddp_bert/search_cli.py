@@ -14,18 +14,14 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import ProjectConfiguration, set_seed
-from transformers import (
-    AutoConfig,
-    AutoTokenizer,
-    BertForSequenceClassification,
-    get_constant_schedule_with_warmup,
-)
+from transformers import BertForSequenceClassification, get_constant_schedule_with_warmup
 
 from ddp_bert.elastic import ElasticBertForSequenceClassification
 from ddp_bert.evaluator import BatchStream, BertSupernetEvaluator
 from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, tokenize
 from ddp_bert.hub_access import DEFAULT_TEACHER, SourceUnavailableError, check_hub_sources
 from ddp_bert.importance import reorder_by_importance
+from ddp_bert.model_loading import check_max_length, load_config, load_sequence_classifier, load_tokenizer
 from ddp_bert.search_logging import JsonlLogger, MetricsTracker
 from ddp_bert.search_report import report_result
 from ddp_bert.search_setup import (
@@ -129,7 +125,7 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
 def _load_supernet(args, run_dir: Path, num_labels: int, label_names: tuple[str, ...], resuming: bool
                    ) -> ElasticBertForSequenceClassification:
     if resuming:  # weights come from the checkpoint; the teacher's config was saved in the run directory
-        config = AutoConfig.from_pretrained(run_dir / TEACHER_SUBDIR)
+        config = load_config(run_dir / TEACHER_SUBDIR)
         return ElasticBertForSequenceClassification(BertForSequenceClassification(config))
     return ElasticBertForSequenceClassification.from_pretrained(args.model, num_labels=num_labels,
                                                                 label_names=label_names)
@@ -138,9 +134,7 @@ def _load_supernet(args, run_dir: Path, num_labels: int, label_names: tuple[str,
 def _load_teacher_model(args, task, device):
     if args.teacher_model is None:
         return None
-    from transformers import AutoModelForSequenceClassification
-
-    teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher_model)
+    teacher = load_sequence_classifier(args.teacher_model)
     if teacher.config.num_labels != task.num_labels:
         raise ValueError(f"--teacher-model {args.teacher_model} has {teacher.config.num_labels} outputs; "
                          f"{task.name} needs {task.num_labels}: pass a classifier fine-tuned on {task.name}")
@@ -178,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets.disable_progress_bars()  # one progress bar: the search's
     transformers.utils.logging.disable_progress_bar()
     set_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / TEACHER_SUBDIR if resuming else args.model)
+    source = run_dir / TEACHER_SUBDIR if resuming else args.model
+    check_max_length(args.max_length, load_config(source), source)
+    tokenizer = load_tokenizer(source)
     with accelerator.main_process_first():
         raw = load_glue(task, args.data_dir)
         train_part, score_part = split_for_search(raw["train"], args.score_fraction, args.seed, args.max_score_examples)

@@ -162,6 +162,20 @@ def one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def weights_only_refusal(error: BaseException) -> str:
+    """What a refused ``torch.load(weights_only=True)`` found (``GLOBAL posix.system ...``), without torch's
+    paragraph of advice (which suggests ``weights_only=False``); any other error as one whole line."""
+    text = " ".join(str(error).split())
+    if "Weights only load failed" not in text:
+        return text or type(error).__name__
+    detail = text.split("trusted source.", 1)[-1].split("Check the documentation", 1)[0]
+    detail = re.sub(r"Please file an issue with the following .*?use case:|WeightsUnpickler error:", " ", detail)
+    kept = [sentence for sentence in re.split(r"(?<=\.) ", detail.strip())
+            if sentence and not sentence.startswith(("Please", "You can", "Alternatively", "To "))]
+    detail = " ".join(kept).strip().rstrip(".")
+    return "it holds pickled objects that weights-only loading refuses" + (f" ({detail})" if detail else "")
+
+
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RunDirectoryError, ValueError, KeyError, OSError)
 
 
