@@ -8,7 +8,8 @@ Importing this package (directly, or through ``custom_imports = dict(imports=["d
    stand-ins for the ops mmseg imports at module level (:mod:`ddp_seg.mmcv_ops_compat`); a compiled mmcv is
    left alone;
 3. allow-lists exactly the objects mmengine checkpoints hold for torch's ``weights_only`` loader
-   (:mod:`ddp_seg.checkpoint_globals`);
+   (:mod:`ddp_seg.checkpoint_globals`), and makes mmengine load every checkpoint with ``weights_only=True``
+   whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says (:mod:`ddp_seg.checkpoint_loading`);
 4. registers :class:`DDPNASDartsBackbone`, :class:`DDPNASLayerwiseBackbone` and :class:`DDPNASBackbone` in
    mmseg's ``MODELS`` registry, declares the ``ddp_seg`` registry scope (:mod:`ddp_seg.registry`) and lets
    mmengine configs inherit the shipped configs as ``ddp_seg::<path>`` (:mod:`ddp_seg.configs`).
@@ -28,6 +29,10 @@ MMCV_OPS_STAND_IN = mmcv_ops_compat.install()
 from ddp_seg.checkpoint_globals import allow_mmengine_checkpoint_globals  # noqa: E402
 
 allow_mmengine_checkpoint_globals()
+
+from ddp_seg.checkpoint_loading import force_weights_only_loading  # noqa: E402
+
+force_weights_only_loading()
 
 from ddp_seg.backbones import (  # noqa: E402
     DDPNASBackbone,

@@ -12,10 +12,8 @@ Command line (one image, writes the predicted label map as an 8-bit PNG of class
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,27 +82,26 @@ def inference_model(model: Any, img: str | os.PathLike[str] | np.ndarray | Seque
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ddp_seg.apis CONFIG IMAGE [--checkpoint CKPT] [--out-file PNG]``; exit 2 on bad input."""
-    from mmengine.config import DictAction
     from PIL import Image
 
-    parser = argparse.ArgumentParser(description="Segment one image with a DDPNAS segmentor (mmseg's inference API)")
+    from ddp_seg.command_line import EXPECTED_ERRORS, CfgOptionsAction, argument_parser, report
+
+    parser = argument_parser("Segment one image with a DDPNAS segmentor (mmseg's inference API)",
+                             prog="python -m ddp_seg.apis")
     parser.add_argument("config", help="config file or ddp_seg::ddpnas/<file>.py")
     parser.add_argument("image", help="image file")
     parser.add_argument("--checkpoint", help="checkpoint (iter_N.pth); without it the weights are untrained")
     parser.add_argument("--out-file", type=pathlib.Path, help="write the label map here (8-bit PNG of class ids)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys")
+    parser.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, help="override config keys")
     parser.add_argument("--debug", action="store_true", help="show a traceback on bad input")
     args = parser.parse_args(argv)
     try:
         if not pathlib.Path(args.image).is_file():
             raise FileNotFoundError(f"image {args.image} does not exist")
         model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except EXPECTED_ERRORS as error:
+        return report(error, args.debug)
     result = inference_model(model, args.image)
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
     classes = model.dataset_meta.get("classes", ())

@@ -20,9 +20,7 @@ classification head (``tests/seg`` checks this). The command line (:func:`main`)
 
 from __future__ import annotations
 
-import argparse
 import pathlib
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -263,33 +261,35 @@ def segmentor_complexity(model: nn.Module, height: int, width: int) -> Complexit
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``tools/seg_complexity.py CONFIG --shape H W [--cfg-options ...] [--json PATH]``."""
-    from mmengine.config import DictAction
+    from ddp_seg.command_line import EXPECTED_ERRORS, CfgOptionsAction, argument_parser, report, shape_size
 
-    parser = argparse.ArgumentParser(description="Parameters and FLOPs (MACs) of a segmentor from its config")
+    parser = argument_parser("Parameters and FLOPs (MACs) of a segmentor from its config", prog="tools/seg_complexity.py")
     parser.add_argument("config", help="mmseg config file, or ddp_seg::ddpnas/<file>.py")
-    parser.add_argument("--shape", type=int, nargs="+", default=[1024, 2048], help="input H W (or one size)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys")
+    parser.add_argument("--shape", type=shape_size, nargs="+", default=[1024, 2048], help="input H W (or one size)")
+    parser.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, help="override config keys")
     parser.add_argument("--json", type=pathlib.Path, help="also write the report as JSON here")
     parser.add_argument("--debug", action="store_true", help="show a traceback on bad input")
     args = parser.parse_args(argv)
     if len(args.shape) not in (1, 2):
         parser.error(f"--shape takes H W or one size, got {args.shape}")
     height, width = (args.shape * 2)[:2]
+    if args.json is not None and args.json.is_dir():
+        parser.error(f"--json {args.json} is a directory: pass a file path such as {args.json / 'complexity.json'}")
 
     from ddp_core.persistence import write_json_atomic
     from ddp_seg.training import build_segmentor, load_config
 
     try:
         model = build_segmentor(load_config(args.config, args.cfg_options))
-        report = segmentor_complexity(model, height, width)
-    except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(report.format_table())
+        complexity = segmentor_complexity(model, height, width)
+    except EXPECTED_ERRORS as error:
+        return report(error, args.debug)
+    print(complexity.format_table())
     if args.json is not None:
-        write_json_atomic(args.json, report.to_dict())
+        try:
+            write_json_atomic(args.json, complexity.to_dict())
+        except OSError as error:
+            return report(error, args.debug)
         print(f"wrote {args.json}")
     return 0
 

@@ -18,7 +18,6 @@ is built. Multi-GPU: ``torchrun --nproc_per_node 4 -m ddp_seg.mmseg_tools train 
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import runpy
 import sys
@@ -57,13 +56,12 @@ def tool_script(tool: str) -> pathlib.Path:
 
 def _check_datasets(tool: str, tool_args: list[str]) -> None:
     """Read the config with the tool's ``--cfg-options`` and check the folders its dataloaders read."""
-    from mmengine.config import DictAction
-
+    from ddp_seg.command_line import CfgOptionsAction, argument_parser
     from ddp_seg.training import check_datasets, load_config
 
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argument_parser("", prog=f"python -m ddp_seg.mmseg_tools {tool}")
     parser.add_argument("config")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    parser.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction)
     known, _ = parser.parse_known_args(tool_args)
     cfg = load_config(known.config, known.cfg_options)
     loaders = TOOL_LOADERS[tool]
@@ -93,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     tool, tool_args = argv[0], argv[1:]
 
-    import ddp_seg  # noqa: F401  (versions, mmcv.ops stand-in, checkpoint allow-list, ddp_seg:: scope)
+    import ddp_seg  # noqa: F401  (versions, mmcv.ops stand-in, weights-only checkpoints, ddp_seg:: scope)
+    from ddp_seg.checkpoint_loading import CheckpointLoadError
+    from ddp_seg.command_line import EXPECTED_ERRORS, report
     from ddp_seg.configs import SCOPE, resolve
 
     try:
@@ -102,14 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # mmseg's train.py and test.py take the config as their first argument.
         if tool in TOOL_LOADERS and tool_args and not tool_args[0].startswith("-"):
             _check_datasets(tool, tool_args)
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except EXPECTED_ERRORS as error:
+        return report(error, debug)
     sys.argv = [str(script), *tool_args]
     sys.path.insert(0, str(script.parent))  # as when the script is run directly
-    runpy.run_path(str(script), run_name="__main__")
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except CheckpointLoadError as error:  # a checkpoint that weights-only loading refuses: one line, exit 2
+        return report(error, debug)
     return 0
 
 

@@ -11,12 +11,11 @@ import argparse
 import logging
 import os
 import pathlib
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 __all__ = [
     "MissingDatasetError",
@@ -57,7 +56,12 @@ def load_config(config: str | os.PathLike[str], cfg_options: Mapping[str, Any] |
         # mmengine re-imports setuptools' pkg_resources for every `scope::` base, each time warning that the
         # API is deprecated (setuptools < 82 is pinned for it); nothing for the user to act on.
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-        cfg = Config.fromfile(str(path))
+        try:
+            cfg = Config.fromfile(str(path))
+        except SyntaxError as error:  # mmengine parses without a file name: say which file
+            if error.filename in (None, "<unknown>"):
+                error.filename = str(path)
+            raise
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
@@ -259,7 +263,9 @@ def build_runner(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line arguments of ``tools/train_seg.py`` (the same names as mmseg's ``tools/train.py``)."""
-    parser = argparse.ArgumentParser(description="Train a DDPNAS segmentor from an mmseg config")
+    from ddp_seg.command_line import CfgOptionsAction, argument_parser
+
+    parser = argument_parser("Train a DDPNAS segmentor from an mmseg config", prog="tools/train_seg.py")
     parser.add_argument(
         "config", help="config file, or a shipped one: ddp_seg::ddpnas/<name>.py (python -m ddp_seg.configs --list)"
     )
@@ -269,7 +275,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cfg-options",
         nargs="+",
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config keys, e.g. train_dataloader.batch_size=1 "model.data_preprocessor.size=(64,128)"',
     )
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
@@ -280,6 +286,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train from the command line; returns the process exit status (2: bad input, one line on stderr)."""
+    from ddp_seg.checkpoint_loading import CheckpointLoadError
+    from ddp_seg.command_line import EXPECTED_ERRORS, report
+
     args = parse_args(argv)
     if args.launcher != "none":  # torch.distributed reads it; a plain run must not leave it behind (in-process callers)
         os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
@@ -294,10 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             launcher=args.launcher,
             config_path=args.config,
         )
-    except (FileNotFoundError, KeyError, TypeError, ValueError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    runner.train()
+    except EXPECTED_ERRORS as error:
+        return report(error, args.debug)
+    try:
+        runner.train()
+    except (CheckpointLoadError, FileNotFoundError) as error:  # load_from / --resume: refused or missing
+        return report(error, args.debug)
     return 0
