@@ -20,6 +20,7 @@ A pick's rank is among the distinct networks that meet the budget (1 = the best 
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -44,9 +45,13 @@ def engine_info() -> dict:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True).stdout.strip()
 
-    return {"ddp_core_file": ddp_core.__file__, "checkout_commit": git("log", "-1", "--format=%h", "--", "packages/ddp-core"),
+    info = {"ddp_core_file": ddp_core.__file__,
+            "checkout_commit": git("log", "-1", "--format=%h", "--", "packages/ddp-core"),
             "checkout_dirty": bool(git("status", "--porcelain", "--", "packages/ddp-core")),
             "result_generate": has_result_generate(), "budget_field": config_budget_field()}
+    if not Path(ddp_core.__file__).resolve().is_relative_to(repo):
+        info["snapshot_commit"] = os.environ.get("DDPNAS_CORE_COMMIT", "unnamed snapshot")
+    return info
 
 
 def has_result_generate() -> bool:

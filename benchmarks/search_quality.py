@@ -134,8 +134,9 @@ def main(argv: list[str]) -> int:
     problems = args.problems.split(",")
     rounds = [int(t) for t in args.rounds.split(",")]
     engine = engine_info()
-    print(f"ddp-core: {engine['ddp_core_file']} (checkout's packages/ddp-core at {engine['checkout_commit']}"
-          f"{', with uncommitted changes' if engine['checkout_dirty'] else ''})", flush=True)
+    where = (f"snapshot of {engine['snapshot_commit']}" if "snapshot_commit" in engine else
+             f"checkout at {engine['checkout_commit']}{', with uncommitted changes' if engine['checkout_dirty'] else ''}")
+    print(f"ddp-core: {engine['ddp_core_file']} ({where})", flush=True)
     r2 = print_additive_r2(problems)
     if args.budgeted:
         methods = (args.methods or ",".join(BUDGETED_METHODS)).split(",")
