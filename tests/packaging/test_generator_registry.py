@@ -157,7 +157,9 @@ def test_console_script_refuses_too_and_names_the_package_for_a_known_kind(tmp_p
     assert registry.main([str(run_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"error: no installed package generates networks for kind 'bert' ({run_dir / 'space.json'}); "
-                   "installed kinds: nas-bench-macro; install the package that made the run: pip install ddp-bert")
+                   "installed kinds: nas-bench-macro; install the package that made the run: pip install "
+                   "packages/ddp-bert from a clone of the ddpnas repository (or a wheel: uv build --package ddp-bert, "
+                   "then pip install dist/ddp_bert-*.whl); it is not on PyPI")
 
 
 def test_a_registered_generator_that_does_not_import_names_its_package(tmp_path, monkeypatch, capsys):

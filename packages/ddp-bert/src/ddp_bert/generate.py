@@ -1,6 +1,6 @@
 """ENG for a BERT run: the best sub-network under a parameter (and latency) budget, exported for transformers.
 
-``python tools/generate.py RUN_DIR --params-m 67 --export-dir out/`` (``tools/generate.py`` calls :func:`cli`)
+``python tools/generate.py RUN_DIR --budget params_m=67 --export-dir out/`` (``tools/generate.py`` calls :func:`cli`)
 writes a Hub-ready model directory (weights, tokenizer, remote code, model card); ``--push-to-hub REPO_ID``
 uploads it.
 """
@@ -24,7 +24,6 @@ from ddp_core import (
     InfeasibleBudgetError,
     LoadedRun,
     SearchSpace,
-    argument_type,
     generate,
     load_run,
     pareto_front,
@@ -33,6 +32,7 @@ from ddp_core import (
     run_cli,
     write_json_atomic,
 )
+from ddp_core.budgets import add_budget_arguments, requests_from_args
 from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser
 from ddp_core.validation import non_negative_int, positive_int
 
@@ -40,6 +40,7 @@ from ddp_core.validation import non_negative_int, positive_int
 PAPER_BUDGET_PARAMS_M = 67.0
 BERT_BASE_PARAMS_M = 109.48
 LATENCY_COST_NAME = "latency_ms"
+BUDGET_KEYS = (PARAMS_COST_NAME, LATENCY_COST_NAME)
 
 
 def default_params_budget_m(space: SearchSpace) -> float:
@@ -52,22 +53,11 @@ def default_params_budget_m(space: SearchSpace) -> float:
     return round(full * PAPER_BUDGET_PARAMS_M / BERT_BASE_PARAMS_M, 3)
 
 
-def _budget_list(text: str) -> list[float]:
-    check = argument_type("--params-m", minimum=0, exclusive_minimum=True)
-    values = [check(part) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"--params-m needs one or more budgets such as 15 or 10,15,20, got {text!r}")
-    return values
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Flags after RUN_DIR in ``tools/generate.py RUN_DIR ...`` for a BERT run."""
     parser = OneLineArgumentParser(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params-m", type=_budget_list, default=None, metavar="M[,M...]",
-                        help="parameter budget(s) in millions, e.g. 15 or 10,15,20 (default: 67 for BERT-base, "
-                             "the same fraction of other teachers)")
-    parser.add_argument("--latency-ms", type=argument_type("--latency-ms", minimum=0, exclusive_minimum=True),
-                        default=None, help="latency budget (needs --latency-table)")
+    add_budget_arguments(parser, BUDGET_KEYS, help_extra="Default: params_m=67 for BERT-base, the same fraction "
+                         "of other teachers; latency_ms needs --latency-table.")
     parser.add_argument("--latency-table", default=None,
                         help="JSON latency table (ddp_bert.latency); measured and written here if missing")
     parser.add_argument("--latency-batch-size", type=positive_int, default=1)
@@ -212,24 +202,25 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if args.push_to_hub and args.export_dir is None:
         parser.error("--push-to-hub needs --export-dir (the directory that is uploaded)")
-    if args.export_dir is not None and args.params_m is not None and len(args.params_m) > 1:
-        parser.error("--export-dir saves one model: give one --params-m budget (a list only compares budgets)")
-    if args.latency_ms is not None and args.latency_table is None:
-        parser.error("--latency-ms needs --latency-table PATH (measured there if the file is missing)")
+    requests = requests_from_args(args, combine="pair", keys=BUDGET_KEYS)
+    if args.export_dir is not None and len(requests) > 1:
+        parser.error("--export-dir saves one model: give one --budget (several only compare budgets)")
+    if any(LATENCY_COST_NAME in r for r in requests) and args.latency_table is None:
+        parser.error("--budget latency_ms=... needs --latency-table PATH (measured there if the file is missing)")
     if args.push_to_hub:  # say so before the export work, not after
         check_can_push(args.push_to_hub)
     run = load_run(run_dir)
     num_labels = int(run.space.metadata.get("num_labels", 2))
     costs = {PARAMS_COST_NAME: parameter_cost_table(run.space, num_labels)}
-    fixed = {}
-    if args.latency_ms is not None:
+    if any(LATENCY_COST_NAME in r for r in requests):
         costs[LATENCY_COST_NAME] = _latency_table(args, run_dir, run)
-        fixed[LATENCY_COST_NAME] = args.latency_ms
-    params_budgets = args.params_m or [default_params_budget_m(run.space)]
+    requests = requests or [{PARAMS_COST_NAME: default_params_budget_m(run.space)}]
+    latencies = {r.get(LATENCY_COST_NAME) for r in requests}
+    # the front sweeps parameters with the latency budget held, when every request has the same one
+    fixed = {LATENCY_COST_NAME: latencies.pop()} if len(latencies) == 1 and None not in latencies else {}
     live_only = not args.full_space
     # One infeasible budget of a list is reported in its place; the others are still answered.
-    answers = generate(run.space, run.distribution, costs, [{PARAMS_COST_NAME: b, **fixed} for b in params_budgets],
-                       live_only=live_only, on_infeasible="report")
+    answers = generate(run.space, run.distribution, costs, requests, live_only=live_only, on_infeasible="report")
     feasible = [answer for answer in answers if answer.feasible]
     if not feasible:
         hint = "" if not live_only else "; or pass --full-space to choose among pruned candidates too"
@@ -286,7 +277,8 @@ def _front_through(run: LoadedRun, costs: dict, answers: list, points: int, live
     sweep = pareto_front(run.space, run.distribution, costs, PARAMS_COST_NAME, points=points, live_only=live_only,
                          fixed_budgets=fixed)
     low, high = sweep[0].costs[PARAMS_COST_NAME], sweep[-1].costs[PARAMS_COST_NAME]
-    budgets = sorted({*np.linspace(low, high, points).tolist(), *(a.budgets[PARAMS_COST_NAME] for a in answers)})
+    budgets = sorted({*np.linspace(low, high, points).tolist(),
+                      *(a.budgets[PARAMS_COST_NAME] for a in answers if PARAMS_COST_NAME in a.budgets)})
     front = pareto_front(run.space, run.distribution, costs, PARAMS_COST_NAME, budgets=budgets, live_only=live_only,
                          fixed_budgets=fixed)
     merged = {r.architecture: r for r in [*front, *answers]}.values()

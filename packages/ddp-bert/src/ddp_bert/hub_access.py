@@ -155,12 +155,25 @@ def cli_preflight(argv: Sequence[str], default_model: str | None = None) -> None
 
 
 def check_can_push(repo_id: str) -> None:
-    """Raise :class:`SourceUnavailableError` if uploading to ``repo_id`` cannot work (offline mode)."""
+    """Raise :class:`SourceUnavailableError` if uploading to ``repo_id`` cannot work: offline mode, or the Hub
+    does not answer (decided in a few seconds, before any export or training work)."""
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         raise SourceUnavailableError(f"--push-to-hub {repo_id} needs the network but HF_HUB_OFFLINE=1 is set; unset "
                                   "it, or save now and upload the directory later with `hf upload`")
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        raise SourceUnavailableError(f"--push-to-hub {repo_id} needs the Hugging Face Hub but {reason}; run without "
+                                  f"--push-to-hub and upload the saved directory later with `hf upload {repo_id} DIR`")
+
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    """What a failed Hub call raises: HTTP and transport errors (``huggingface_hub.errors.HTTPError`` covers
+    both), a missing token or offline mode (``OSError``), an invalid repository id (``ValueError``)."""
+    from huggingface_hub import errors
+
+    return (getattr(errors, "HTTPError", OSError), OSError, ValueError)
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, token: str | None = None, private: bool | None = None,
@@ -168,14 +181,21 @@ def push_folder(folder: str | os.PathLike, repo_id: str, token: str | None = Non
     """Create (if needed) the model repository ``repo_id`` and upload ``folder`` to it with ``HfApi``.
 
     ``token=None`` uses the saved login or ``HF_TOKEN``; ``private=None`` keeps the Hub's default (and an
-    existing repository's visibility). Returns the URL of the commit.
+    existing repository's visibility). Returns the URL of the commit. A failed Hub call (network, login,
+    permission) is a :class:`SourceUnavailableError` whose one-line message says the folder is saved and how to
+    upload it later.
     """
     from huggingface_hub import HfApi
 
     check_can_push(repo_id)
     api = HfApi(token=token)
-    repo = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo.repo_id, repo_type="model",
-                               commit_message=commit_message)
+    try:
+        repo = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        commit = api.upload_folder(folder_path=str(folder), repo_id=repo.repo_id, repo_type="model",
+                                   commit_message=commit_message)
+    except _hub_errors() as error:
+        detail = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        raise SourceUnavailableError(f"--push-to-hub {repo_id}: the upload failed ({detail}); {folder} is saved: "
+                                  f"fix the cause (network, `hf auth login` or --hub-token, a repository you may "
+                                  f"write to) and upload it with `hf upload {repo_id} {folder}`") from error
     return str(getattr(commit, "commit_url", commit))
-

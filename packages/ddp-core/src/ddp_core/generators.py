@@ -55,14 +55,21 @@ def _distribution(entry: EntryPoint) -> str:
     return dist.name if dist is not None else "?"
 
 
+def pip_install_hint(package: str) -> str:
+    """How to install ``package`` (not on PyPI): from a clone's source folder, or a wheel built from it."""
+    wheel = package.replace("-", "_")
+    return (f"pip install packages/{package} from a clone of the ddpnas repository (or a wheel: uv build "
+            f"--package {package}, then pip install dist/{wheel}-*.whl); it is not on PyPI")
+
+
 def _install_hint(kind: str) -> str:
     if kind in PACKAGE_OF_KIND:
-        return f"install the package that made the run: pip install {PACKAGE_OF_KIND[kind]}"
+        return f"install the package that made the run: {pip_install_hint(PACKAGE_OF_KIND[kind])}"
     by_package: dict[str, list[str]] = {}
     for name, package in PACKAGE_OF_KIND.items():
         by_package.setdefault(package, []).append(name)
     known = "; ".join(f"{package}: {', '.join(kinds)}" for package, kinds in by_package.items())
-    return f"install the package that made the run ({known})"
+    return f"install the package that made the run ({known}) from a clone of the ddpnas repository"
 
 
 def read_space_metadata(run_dir: Path) -> dict[str, Any]:
@@ -109,7 +116,7 @@ def load_generator(entry: EntryPoint) -> Generator:
         generator = entry.load()
     except ImportError as error:
         raise GeneratorLookupError(f"the {entry.name!r} generator of {package} ({entry.value}) does not import "
-                                   f"({error}); reinstall it: pip install {package}") from error
+                                   f"({error}); reinstall it: {pip_install_hint(package)}") from error
     if not callable(generator):
         raise GeneratorLookupError(f"the {entry.name!r} generator of {package} ({entry.value}) is not callable")
     return generator

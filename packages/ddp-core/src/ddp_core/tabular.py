@@ -313,52 +313,9 @@ def compare_with_random(benchmark: NasBenchMacro, make_config: Any, seeds: int, 
     }
 
 
-def parse_budgets(text: str | None) -> list[float]:
-    if not text:
-        return []
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"budgets must be comma-separated numbers, got {text!r}") from None
-
-
 def generate_cli(run_dir: Path, argv: list[str]) -> int:
-    """ENG on a NAS-Bench-Macro run: ``tools/generate.py RUN_DIR --params-m 1.0,2.0 --flops-m 40``."""
+    """ENG on a NAS-Bench-Macro run: ``tools/generate.py RUN_DIR --budget params_m=1.5 --budget flops_m=40``
+    (the entry point that runs record; the generator is :mod:`ddp_core.tabular_generate`)."""
+    from ddp_core.tabular_generate import cli
 
-    from ddp_core.cli import OneLineArgumentParser
-    from ddp_core.generation import generate
-    from ddp_core.persistence import load_run, write_json_atomic
-
-    parser = OneLineArgumentParser(prog="generate.py RUN_DIR", description=generate_cli.__doc__)
-    parser.add_argument("--params-m", help="parameter budgets in millions, comma-separated")
-    parser.add_argument("--flops-m", help="MAC budgets in millions, comma-separated")
-    parser.add_argument("--pruned-space", action="store_true",
-                        help="only the live candidates (the search prunes each layer to one, so default: full space)")
-    parser.add_argument("--benchmark", help="NAS-Bench-Macro JSON, to report true accuracies")
-    args = parser.parse_args(argv)
-    run = load_run(run_dir)
-    tables = macro_costs()
-    costs = {
-        "params_m": CostTable("params_m", tables["params"].fixed / 1e6, [r / 1e6 for r in tables["params"].per_candidate]),
-        "flops_m": CostTable("flops_m", tables["flops"].fixed / 1e6, [r / 1e6 for r in tables["flops"].per_candidate]),
-    }
-    requests = [{"params_m": b} for b in parse_budgets(args.params_m)]
-    requests += [{"flops_m": b} for b in parse_budgets(args.flops_m)]
-    if not requests:
-        requests = [{}]
-    answers = generate(run.space, run.distribution, costs, requests, live_only=args.pruned_space)
-    benchmark = NasBenchMacro(args.benchmark) if args.benchmark else None
-    out = []
-    for answer in answers:
-        entry = answer.to_dict()
-        entry["key"] = key_of(answer.architecture)
-        if benchmark is not None:
-            entry["true_mean_acc"] = benchmark.entries[entry["key"]].mean_acc
-            entry["rank"] = benchmark.rank(entry["key"])
-        out.append(entry)
-        budget = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items()) or "no budget"
-        extra = "" if benchmark is None else f"  true acc {entry['true_mean_acc']:.2f}% rank {entry['rank']}"
-        print(f"{budget:>22}: {entry['key']}  E[α]={answer.expectation:.4f}  "
-              f"params {answer.costs['params_m']:.3f}M  flops {answer.costs['flops_m']:.2f}M{extra}")
-    write_json_atomic(Path(run_dir) / "generated.json", out)
-    return 0
+    return cli(run_dir, argv)
