@@ -28,7 +28,7 @@ from ddp_core import (
     plot_pareto_front,
     run_cli,
 )
-from ddp_core.cli import add_search_arguments, search_config_from_args
+from ddp_core.cli import add_search_arguments, prepare_run_directory, search_config_from_args
 from ddp_core.persistence import write_json_atomic
 from ddp_core.tabular import (
     MacroOracle,
@@ -42,7 +42,7 @@ from ddp_core.tabular import (
 from ddp_core.validation import argument_type
 from ddp_vision.accelerator import make_accelerator, tracker_config
 from ddp_vision.arguments import OneLineArgumentParser
-from ddp_vision.search_cli import apply_threads, check_resume, prepare_run_dir
+from ddp_vision.search_cli import apply_threads, check_resume
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BENCHMARK = REPO / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
@@ -102,7 +102,8 @@ def scaled_costs() -> dict[str, CostTable]:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     apply_threads(args.threads)
-    run_dir = prepare_run_dir(args, Path("runs") / f"tabular-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = prepare_run_directory(args, Path("runs") / f"tabular-{time.strftime('%Y%m%d-%H%M%S')}",
+                                    kind=macro_space().metadata["kind"])
     config = search_config_from_args(args)
     description = {"--benchmark": str(args.benchmark.expanduser().resolve()), "--noise-kendall-tau": args.noise_kendall_tau}
     check_resume(run_dir, config, description)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ddp_core.config import SearchConfig
 from ddp_core.presets import PRESETS
-from ddp_core.rundir import RunDirectoryError
+from ddp_core.rundir import RunDirectoryError, prepare_new_run
 from ddp_core.validation import argument_type, positive_int
 
 
@@ -59,9 +59,12 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
     group.add_argument("--seed", type=seed_type, default=0)
     group.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N",
                        help="save the run directory every N evaluations (and at every stage end)")
-    group.add_argument("--run-dir", type=Path, default=None, help="where state, checkpoints and reports go")
-    group.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+    group.add_argument("--run-dir", type=directory_argument("--run-dir"), default=None,
+                       help="where state, checkpoints and reports go (a new or empty directory)")
+    group.add_argument("--resume", type=directory_argument("--resume"), default=None, metavar="RUN_DIR",
                        help="continue the search saved in RUN_DIR (its settings must match)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="replace the search saved in --run-dir (only the search's own files are removed)")
     group.add_argument("--report-to", choices=REPORT_TO, default="tensorboard",
                        help="experiment trackers for scores and stages (accelerate's): logs go to RUN_DIR/logs")
     group.add_argument("--threads", type=positive_int, default=None,
@@ -130,6 +133,32 @@ def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
     )
+
+
+def directory_argument(flag: str) -> Callable[[str], Path]:
+    """argparse ``type=`` for a directory flag: an empty string (which would mean the current directory) is an
+    error naming the flag."""
+
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{flag} is empty; pass a directory (e.g. {flag} runs/my-search)")
+        return Path(text)
+
+    parse.__name__ = flag
+    return parse
+
+
+def prepare_run_directory(args: argparse.Namespace, default: Path, kind: str | None = None) -> Path:
+    """The run directory of a search tool, checked before anything is loaded or written: ``--resume`` needs a
+    saved search; a new search needs a new or empty directory, or ``--overwrite`` over a search of the same
+    ``kind`` (:func:`ddp_core.rundir.prepare_new_run`)."""
+    overwrite = bool(getattr(args, "overwrite", False))
+    if args.resume is not None and overwrite:
+        raise RunDirectoryError("--overwrite replaces a search and --resume continues one: pass only one of them")
+    run_dir = run_directory(args, default)
+    if args.resume is None:
+        prepare_new_run(run_dir, overwrite, kind)
+    return run_dir
 
 
 def run_directory(args: argparse.Namespace, default: Path) -> Path:

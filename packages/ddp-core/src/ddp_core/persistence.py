@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,18 +35,56 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any, durable: bool = True) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``.
+TEMPORARY_SUFFIX = ".ddpnas-tmp"
+_TEMPORARY = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX) + "$")
+_CHECKPOINT = re.compile(r"^step-[0-9]{6}$")
 
-    NaN becomes null and infinities the strings "inf"/"-inf", so the file is strict JSON. ``durable=False``
-    skips the fsync (files derived from others, which a resume rewrites anyway).
-    """
+
+def is_temporary(name: str) -> bool:
+    """True for the names of this project's temporaries (``.NAME.XXXXXXXX.ddpnas-tmp``) and nothing else, so a
+    clean-up never removes a user's ``.draft.tmp.txt``."""
+    return bool(_TEMPORARY.match(name))
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """True for ``step-NNNNNN``, the only checkpoint directories a search writes (and ever removes)."""
+    return bool(_CHECKPOINT.match(name))
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux), so threads never see
+    a different one."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new temporary beside ``path`` with the permissions a plain ``open()`` would give (mkstemp's are 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, durable: bool = True) -> str:
+    """Write ``data`` to ``path`` through a temporary and ``os.replace``; returns its sha256 (hex)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_jsonable(data), handle, indent=1, allow_nan=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
@@ -53,18 +93,27 @@ def write_json_atomic(path: str | os.PathLike, data: Any, durable: bool = True) 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return sha256_bytes(data)
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the strict JSON text the run directory holds (NaN as null, infinities as strings)."""
+    return json.dumps(_jsonable(data), indent=1, allow_nan=False).encode()
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, durable: bool = True) -> str:
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``; returns its sha256.
+
+    NaN becomes null and infinities the strings "inf"/"-inf", so the file is strict JSON. ``durable=False``
+    skips the fsync (files derived from others, which a resume rewrites anyway). The file gets the umask's
+    permissions (0644 under umask 022), like any file the user writes.
+    """
+    return write_bytes_atomic(path, json_bytes(data), durable)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode())
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -80,11 +129,11 @@ def replace_directory(tmp: Path, final: Path) -> None:
 
 
 def remove_other_directories(parent: Path, keep: str) -> None:
-    """Delete every subdirectory of ``parent`` except ``keep`` (older checkpoints, stale temporaries)."""
+    """Delete the older ``step-NNNNNN`` checkpoints in ``parent`` (every one but ``keep``); nothing else."""
     if not parent.exists():
         return
     for child in parent.iterdir():
-        if child.is_dir() and child.name != keep:
+        if child.is_dir() and not child.is_symlink() and is_checkpoint_name(child.name) and child.name != keep:
             shutil.rmtree(child, ignore_errors=True)
 
 
@@ -109,13 +158,28 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                 f"{run_dir / name} does not exist: {run_dir} is not a ddpnas run directory (run a search with "
                 "--run-dir first)"
             )
-    from ddp_core.rundir import RunDirectoryError, read_state
+    from ddp_core.run_checks import check_loaded_state
+    from ddp_core.rundir import RunDirectoryError, read_json_file, read_state
 
-    try:
-        space = SearchSpace.from_dict(read_json(run_dir / "space.json"))
-    except (ValueError, KeyError, TypeError) as error:
-        raise RunDirectoryError(f"{run_dir / 'space.json'} is not a valid search space ({error}); restore it") from None
     state = read_state(run_dir / "state.json")
+    check_loaded_state(run_dir, state)  # its digest, and space.json's, before space.json is read
+    try:
+        space = SearchSpace.from_dict(read_json_file(run_dir / "space.json", "a search space"))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RunDirectoryError(f"{run_dir / 'space.json'} is not a valid search space ({error}); restore it") from None
     distribution = CategoricalDistribution.uniform(space)
+    check_loaded_distribution(run_dir, space, state)
     distribution.load_state_dict(state["distribution"])
-    return LoadedRun(space, distribution, state["history"], state["config"], bool(state["counters"]["finished"]), run_dir)
+    return LoadedRun(space, distribution, state["history"], state["config"], state["counters"]["finished"], run_dir)
+
+
+def check_loaded_distribution(run_dir: Path, space: SearchSpace, state: dict[str, Any]) -> None:
+    from ddp_core.run_checks import StateChecker
+
+    checker = StateChecker(None, run_dir / "state.json", space)
+    distribution = state["distribution"]
+    for name, kind in (("theta", "probability"), ("velocity", "number"), ("pruned_theta", "probability"),
+                       ("live", "bool")):
+        checker.matrix(f"distribution.{name}", distribution.get(name), kind)
+    if not isinstance(state["counters"].get("finished"), bool):
+        raise checker.fail("counters.finished", "must be true or false")

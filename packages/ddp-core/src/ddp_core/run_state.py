@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddp_core.config import FLAGS
-from ddp_core.persistence import remove_other_directories, replace_directory, write_json_atomic
+from ddp_core.persistence import (
+    TEMPORARY_SUFFIX,
+    _umask,
+    remove_other_directories,
+    replace_directory,
+    write_json_atomic,
+)
+from ddp_core.run_checks import (
+    FIX,
+    StateChecker,
+    check_records,
+    directory_digests,
+    state_digest,
+    verify_directory,
+    verify_file,
+)
 from ddp_core.rundir import (
     RecordLog,
     RunDirectoryError,
@@ -20,7 +37,7 @@ from ddp_core.rundir import (
 if TYPE_CHECKING:
     from ddp_core.search import DDPSearch, SearchResult
 
-FORMAT = 2
+FORMAT = 3  # 3: digests of every file, failed trials
 
 
 class RunState:
@@ -36,6 +53,8 @@ class RunState:
         self.lock: RunLock | None = None
         self.best_score: float | None = None
         self._answer: tuple[int, Any] | None = None  # (stage, SearchResult) of the last summary
+        self.log = RecordLog(self.run_dir / "records.jsonl") if self.run_dir is not None else None
+        self.files: dict[str, str] = {}  # sha256 of space.json and config.json, as written
         if self.writes:
             self.lock = RunLock(self.run_dir).acquire()
             remove_stale_temporaries(self.run_dir)
@@ -59,22 +78,15 @@ class RunState:
             "pending_scores": list(s.pending_scores),
             "history": s.history,
             "notes": self.notes,
+            "failed": s.trial_log.state_list(),
+            "records_sha256": self.log.digest if self.log is not None else None,
+            "higher_is_better": s.higher_is_better,
+            "files": dict(self.files),
         }
 
     def load_state_dict(self, state: dict[str, Any], records: list[list[Any]]) -> None:
+        """Load a state that :meth:`check` accepted (or one built in memory by the same version)."""
         s = self.search
-        where = self.run_dir or "the saved state"
-        if state.get("format") != FORMAT:
-            raise RunDirectoryError(f"{where} was written by another version of ddp-core (format "
-                                    f"{state.get('format')!r}, need {FORMAT}); start a new --run-dir")
-        problems = describe_mismatch(state.get("config", {}), s.config.signature(), FLAGS)
-        problems += describe_mismatch(state.get("description", {}), self.description)
-        if state.get("space") != s.space.signature() and not problems:
-            raise RunDirectoryError(f"{where} was written for a different search space; use a new --run-dir or "
-                                    "the original space settings")
-        if problems:  # named flags explain a different space too (e.g. --stage-depths)
-            raise RunDirectoryError(f"cannot resume {where}: settings differ from the saved run ("
-                                    + "; ".join(problems) + "); pass the saved values or use a new --run-dir")
         s.distribution.load_state_dict(state["distribution"])
         s.sampler.load_state_dict(state["sampler"])
         s.record.load_state_dict({"records": records})
@@ -82,39 +94,72 @@ class RunState:
         s.stage, s.round, s.steps = int(c["stage"]), int(c["round"]), int(c["steps"])
         s.postponed, s.finished = int(c["postponed"]), bool(c["finished"])
         s.stage_rounds, s.rounds_per_stage = int(c["stage_rounds"]), int(c["rounds_per_stage"])
-        s.steps_before_stage = sum(1 for r in s.record.records if r.stage < s.stage)
+        s.trial_log.failed = [(int(n), int(st), int(r), tuple(int(k) for k in a)) for n, st, r, a in state.get("failed", [])]
+        s.steps_before_stage = sum(1 for r in s.record.records if r.stage < s.stage) + sum(
+            1 for failure in s.trial_log.failed if failure[1] < s.stage)
         s.pending = [tuple(int(k) for k in a) for a in state["pending"]]
-        s.pending_scores = [None if v is None else float(v) for v in state["pending_scores"]]
+        s.pending_scores = [v if v is None or v == "failed" else float(v) for v in state["pending_scores"]]
         s.history = state["history"]
         self.notes = dict(state.get("notes", {}))
+        self.files = dict(state.get("files", {}))
         self.logged = len(records)
         self._track_best(0)
+
+    def check(self, state: dict[str, Any]) -> None:
+        """Refuse a state this search cannot continue: another version, other settings, a corrupt field."""
+        s = self.search
+        where = self.run_dir or "the saved state"
+        path = (self.run_dir or Path(".")) / "state.json"
+        if state.get("format") != FORMAT:
+            raise RunDirectoryError(f"{path} was written by another version of ddp-core (format "
+                                    f"{state.get('format')!r}, need {FORMAT}); start a new --run-dir")
+        if state.get("digest") != state_digest(state):
+            raise RunDirectoryError(f"{path} does not match the digest it was written with (edited or corrupted); "
+                                    f"{FIX}")
+        problems = describe_mismatch(state.get("config", {}), s.config.signature(), FLAGS)
+        problems += describe_mismatch(state.get("description", {}), self.description)
+        if state.get("space") != s.space.signature() and not problems:
+            raise RunDirectoryError(f"{where} was written for a different search space ({path.name}); use a new "
+                                    "--run-dir or the original space settings")
+        if problems:  # named flags explain a different space too (e.g. --stage-depths)
+            raise RunDirectoryError(f"cannot resume {where}: settings differ from the saved run in {path.name} ("
+                                    + "; ".join(problems) + "); pass the saved values or use a new --run-dir")
+        checker = StateChecker(s, path)
+        failed = checker.check_failed(state.get("failed"), state.get("records") if isinstance(
+            state.get("records"), int) and not isinstance(state.get("records"), bool) else 0)
+        checker.check(state, len(failed))  # what a re-signed edit still cannot pass
 
     def resume_if_present(self) -> None:
         if self.run_dir is None or not (self.run_dir / "state.json").exists():
             return
         state = read_state(self.run_dir / "state.json")
-        try:
-            count = int(state["records"])
-        except (KeyError, TypeError, ValueError):
-            raise RunDirectoryError(f"{self.run_dir / 'state.json'} names no record count; start a new --run-dir") from None
-        records = RecordLog(self.run_dir / "records.jsonl").read(count, truncate=self.writes)
-        self.load_state_dict(state, records)
+        self.check(state)
+        files = state["files"]
+        if not isinstance(files, dict) or set(files) != {"space.json", "config.json"}:
+            raise RunDirectoryError(f"{self.run_dir / 'state.json'}: files must name the digests of space.json and "
+                                    f"config.json; {FIX}")
+        for name, digest in files.items():
+            verify_file(self.run_dir / name, digest)
+        rows = self.log.read(state["records"], state["records_sha256"], truncate=self.writes,
+                             max_tail=self.search.config.checkpoint_every)
+        failed = StateChecker(self.search, self.run_dir / "state.json").check_failed(state["failed"], len(rows))
+        check_records(rows, self.search, self.run_dir / "records.jsonl", state, failed)
         checkpoint = state.get("checkpoint")
         evaluator = self.search.evaluator
         if checkpoint is not None and hasattr(evaluator, "load_checkpoint"):
-            directory = self.run_dir / "checkpoints" / str(checkpoint)
-            if not directory.is_dir():
-                raise RunDirectoryError(f"{directory} is missing but state.json names it; restore it or start a "
-                                        "new --run-dir")
+            directory = self.run_dir / "checkpoints" / checkpoint
+            verify_directory(directory, state.get("checkpoint_files"))  # before anything in it is read
+            self.load_state_dict(state, rows)
             evaluator.load_checkpoint(directory)
+        else:
+            self.load_state_dict(state, rows)
         if self.writes:  # derived files follow the state they were made from
             write_json_atomic(self.run_dir / "summary.json", self.summary(), durable=False)
 
     def open(self) -> None:
-        """A fresh run directory starts with no stale records."""
+        """A fresh run directory starts with no stale records (only what one killed first save can leave)."""
         if self.writes and not (self.run_dir / "state.json").exists():
-            RecordLog(self.run_dir / "records.jsonl").read(0, truncate=True)
+            self.log.read(0, None, truncate=True, max_tail=self.search.config.checkpoint_every)
 
     def save_if_new(self) -> None:
         if self.writes and not (self.run_dir / "state.json").exists():
@@ -132,28 +177,36 @@ class RunState:
                 self.best_score = best
 
     def save(self) -> None:
-        """Append new records, write the evaluator checkpoint, then state and summary; each step is atomic."""
+        """Append new records, write the evaluator checkpoint, then state and summary; each step is atomic.
+
+        ``state.json`` records the sha256 of everything else it names and of itself, so a resume can tell a
+        file it wrote from an edited or corrupted one.
+        """
         if not self.writes:
             return
         s, run_dir = self.search, self.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not (run_dir / "space.json").exists():
-            write_json_atomic(run_dir / "space.json", s.space.to_dict())
-            write_json_atomic(run_dir / "config.json", dataclasses.asdict(s.config))
+        if "space.json" not in self.files:
+            self.files["space.json"] = write_json_atomic(run_dir / "space.json", s.space.to_dict())
+            self.files["config.json"] = write_json_atomic(run_dir / "config.json", dataclasses.asdict(s.config))
         new = s.record.records[self.logged :]
-        RecordLog(run_dir / "records.jsonl").append([[r.stage, r.round, list(r.architecture), r.score] for r in new])
+        self.log.append([[r.stage, r.round, list(r.architecture), r.score] for r in new])
         self._track_best(self.logged)
         self.logged = len(s.record.records)
-        checkpoint = None
+        checkpoint, checkpoint_files = None, None
         if hasattr(s.evaluator, "save_checkpoint"):
             checkpoint = f"step-{s.steps:06d}"
             parent = run_dir / "checkpoints"
-            tmp = parent / f".{checkpoint}.tmp"
-            tmp.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{checkpoint}.", suffix=TEMPORARY_SUFFIX, dir=parent))
+            os.chmod(tmp, 0o777 & ~_umask())
             s.evaluator.save_checkpoint(tmp)
+            checkpoint_files = directory_digests(tmp)
             replace_directory(tmp, parent / checkpoint)
         state = self.state_dict()
         state["checkpoint"] = checkpoint
+        state["checkpoint_files"] = checkpoint_files
+        state["digest"] = state_digest(state)
         write_json_atomic(run_dir / "state.json", state)
         if checkpoint is not None:
             remove_other_directories(run_dir / "checkpoints", checkpoint)

@@ -8,7 +8,7 @@ scheduler, Ray, a tabular oracle) can call them directly. A run directory makes 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -21,6 +21,7 @@ from ddp_core.distribution import CategoricalDistribution, choose_pruned, normal
 from ddp_core.records import PerformanceRecord, pruning_error_bound
 from ddp_core.sampling import DisjointSampler, reachable_decisions, round_size
 from ddp_core.space import Architecture, SearchSpace
+from ddp_core.trials import FAILED, Trial, TrialLog, best_trial, matches
 from ddp_core.validation import check_number
 
 
@@ -162,6 +163,7 @@ class DDPSearch:
         self.pending_scores: list[float | None] = []
         self.finished = False
         self.history: dict[str, list] = {"theta": [self.distribution.theta.tolist()], "pruned": [], "stages": []}
+        self.trial_log = TrialLog()
         self.state = RunState(self, run_dir, writes, description or {})
         try:
             if resume:
@@ -196,15 +198,20 @@ class DDPSearch:
             self._schedule_key = key
         return self._schedule
 
-    def ask(self) -> list[Architecture]:
-        """The architectures of the current round still waiting for a score (a new round if none is open)."""
+    def ask(self, described: bool = False) -> list[Architecture] | list[dict[str, str]]:
+        """The architectures of the current round still waiting for a score (a new round if none is open).
+
+        ``described=True`` gives each as ``{decision: candidate name}`` (active decisions), which ``tell()``
+        accepts as well.
+        """
         if self.finished:
             return []
         if not self.pending:
             self._open_round()
             if self.finished:
                 return []
-        return [a for a, s in zip(self.pending, self.pending_scores, strict=True) if s is None]
+        waiting = [a for a, s in zip(self.pending, self.pending_scores, strict=True) if s is None]
+        return [self.space.describe(a) for a in waiting] if described else waiting
 
     def _open_round(self) -> None:
         live = self.distribution.live
@@ -233,30 +240,47 @@ class DDPSearch:
                 )
         self.pending, self.pending_scores = architectures, [None] * len(architectures)
 
-    def tell(self, architecture: Sequence[int], score: float, seconds: float | None = None) -> None:
-        """Record ``score`` for one architecture of the current round (any order)."""
-        architecture = self.space.validate(architecture)
-        slot = next((i for i, (a, s) in enumerate(zip(self.pending, self.pending_scores, strict=True))
-                     if a == architecture and s is None), None)
+    def _waiting_slot(self, architecture: Sequence[int] | Mapping[str, str]) -> tuple[Architecture, int]:
+        waiting = [i for i, s in enumerate(self.pending_scores) if s is None]
+        if isinstance(architecture, Mapping):
+            slot = next((i for i in waiting if matches(self.space, self.pending[i], architecture)), None)
+        else:
+            architecture = self.space.validate(architecture)
+            slot = next((i for i in waiting if self.pending[i] == architecture), None)
         if slot is None:
             raise ValueError(f"architecture {architecture} is not waiting for a score in this round; tell() "
                              "takes the architectures ask() returned")
-        try:
-            score = float(check_number("score", score))
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"the score for architecture {architecture} is {score!r}; an evaluator must return a finite number "
-                "(check for a diverged loss or an empty validation split)"
-            ) from None
+        return self.pending[slot], slot
+
+    def tell(self, architecture: Sequence[int] | Mapping[str, str], score: float | None,
+             seconds: float | None = None) -> None:
+        """Record ``score`` for one architecture of the current round (any order); ``None`` records a failed
+        evaluation (:meth:`fail`). ``architecture`` as ``ask()`` gave it: indices or ``{decision: candidate}``."""
+        architecture, slot = self._waiting_slot(architecture)
+        if score is not None:
+            try:
+                score = float(check_number("score", score))
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"the score for architecture {architecture} is {score!r}; an evaluator must return a finite "
+                    "number (check for a diverged loss or an empty validation split; tell None for a failed one)"
+                ) from None
         if self.broadcast is not None:
-            score = float(self.broadcast(score))
-        self.pending_scores[slot] = score
-        self.record.add(self.stage, self.round, architecture, score)
+            score = self.broadcast(score)
+            score = None if score is None else float(score)
+        number = self.steps
+        self.pending_scores[slot] = FAILED if score is None else score
+        if score is None:  # counts against the budget, never enters P, the utility or the model
+            self.trial_log.add_failure(number, self.stage, self.round, architecture)
+        else:
+            self.record.add(self.stage, self.round, architecture, score)
+        if seconds is not None:
+            self.trial_log.seconds[number] = float(seconds)
         self.steps += 1
         event = {
             "stage": self.stage, "round": self.round, "index": sum(s is not None for s in self.pending_scores),
             "round_size": len(self.pending), "step": self.steps, "total_steps": self.total_steps,
-            "architecture": architecture, "score": score, "seconds": seconds,
+            "architecture": architecture, "score": score, "seconds": seconds, "failed": score is None,
         }
         stage_ended = False
         if all(s is not None for s in self.pending_scores):
@@ -266,9 +290,10 @@ class DDPSearch:
                 self._end_stage()
                 stage_ended = True
         event["total_steps"] = self.total_steps
+        hook = "on_fail" if score is None else "on_sample"  # on_sample always has a score to show
         for callback in self.callbacks:
-            if hasattr(callback, "on_sample"):
-                callback.on_sample(self, event)
+            if hasattr(callback, hook):
+                getattr(callback, hook)(self, event)
         if stage_ended:
             for callback in self.callbacks:
                 if hasattr(callback, "on_stage_end"):
@@ -277,6 +302,22 @@ class DDPSearch:
             self.state.save()
         if self.finished:
             self._finish()
+
+    def fail(self, architecture: Sequence[int] | Mapping[str, str], seconds: float | None = None) -> None:
+        """Record a failed evaluation (out of memory, a crashed worker): it counts against the budget, its slot
+        of the round is closed, it is kept in :attr:`trials` and across a resume, and it never enters the
+        performance record, the utility or the model."""
+        self.tell(architecture, None, seconds)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every evaluation told so far, in order: complete (with a score) or failed."""
+        return self.trial_log.trials(self.space, self.record)
+
+    @property
+    def best(self) -> Trial | None:
+        """The complete trial with the best score (``higher_is_better`` respected); None before any."""
+        return best_trial(self.trials, self.higher_is_better)
 
     def _finish(self) -> None:
         """The end of a search, however it was driven: callbacks' on_end, summary.json and the θ plot."""
@@ -297,6 +338,9 @@ class DDPSearch:
         started = time.perf_counter()
         self.evaluator.train(architecture)
         score = self.evaluator.score(architecture)
+        if score is None:  # an evaluator that forgot to return is a bug, not a failed evaluation
+            raise ValueError(f"the evaluator returned None for architecture {architecture}; score() must return a "
+                             "finite number (with ask/tell, search.fail(architecture) records a failed one)")
         self.tell(architecture, score, seconds=time.perf_counter() - started)
         return float(score)
 

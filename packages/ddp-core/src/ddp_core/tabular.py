@@ -124,6 +124,47 @@ def kendall_tau(x: Any, y: Any) -> float:
     return float(np.sum(dx * dy) / denominator) if denominator > 0 else float("nan")
 
 
+def _read_entries(path: Path) -> dict[str, MacroEntry]:
+    """The benchmark's rows, or one error naming the file and the fix (a cut download, an edited row)."""
+    fix = f"restore it (it ships with this repository as data/nas-bench-macro/{FILE_NAME})"
+    try:
+        raw = json.loads(path.read_bytes(), parse_constant=_not_a_number)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path} is not valid JSON ({' '.join(str(error).split())[:100]}); {fix}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path} is not a NAS-Bench-Macro table (an object of {3 ** 8} rows); {fix}")
+    entries = {}
+    for key, row in raw.items():
+        try:
+            if len(key) != sum(STAGE_LAYERS) or set(key) - set("012"):
+                raise ValueError("key")
+            accuracies = tuple(_finite(a, 0, 100) for a in row["test_acc"])
+            if not accuracies:
+                raise ValueError("test_acc")
+            entries[key] = MacroEntry(key, accuracies, _finite(row["mean_acc"], 0, 100), _finite(row.get("std", 0.0), 0),
+                                      _count(row["params"]), _count(row["flops"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"{path}: row {key[:20]!r} is not a NAS-Bench-Macro row (an 8-digit key of 0/1/2 with "
+                             f"test_acc, mean_acc in [0, 100], params and flops); {fix}") from None
+    return entries
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(value: Any, low: float, high: float = float("inf")) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+        raise ValueError(value)
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(value)
+    return value
+
+
 class NasBenchMacro:
     """The benchmark table, looked up by key or architecture, with ranks over its 3969 distinct networks."""
 
@@ -141,12 +182,7 @@ class NasBenchMacro:
                 f"NAS-Bench-Macro table not found at {path}; it ships with this repository as "
                 f"data/nas-bench-macro/{FILE_NAME} (pass --benchmark PATH)"
             )
-        raw = json.loads(path.read_text())
-        self.entries = {
-            k: MacroEntry(k, tuple(v["test_acc"]), float(v["mean_acc"]), float(v.get("std", 0.0)), int(v["params"]),
-                          int(v["flops"]))
-            for k, v in raw.items()
-        }
+        self.entries = _read_entries(path)
         distinct = {canonical_key(k): e.mean_acc for k, e in self.entries.items()}
         self.num_distinct = len(distinct)
         self._sorted_means = np.sort(np.array(list(distinct.values())))[::-1]
@@ -239,8 +275,19 @@ class MacroOracle:
         return {"rng": self.rng.bit_generator.state, "queries": self.queries}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self.queries = int(state["queries"])
+        """Load a saved state; anything but the RNG state and a query count raises ``ValueError``."""
+        if not isinstance(state, dict):
+            raise ValueError("an oracle state is an object with rng and queries")
+        queries = state.get("queries")
+        if isinstance(queries, bool) or not isinstance(queries, int) or queries < 0:
+            raise ValueError(f"queries must be a whole number >= 0, got {queries!r}")
+        rng = np.random.PCG64()
+        try:
+            rng.state = state.get("rng")
+        except (TypeError, ValueError, KeyError, OverflowError, AttributeError):
+            raise ValueError("rng is not a PCG64 generator state") from None
+        self.rng.bit_generator.state = rng.state
+        self.queries = queries
 
     def save_checkpoint(self, directory: Path) -> None:
         from ddp_core.persistence import write_json_atomic
@@ -248,9 +295,15 @@ class MacroOracle:
         write_json_atomic(Path(directory) / "oracle.json", self.state_dict())
 
     def load_checkpoint(self, directory: Path) -> None:
-        from ddp_core.persistence import read_json
+        from ddp_core.rundir import RunDirectoryError, read_json_file
 
-        self.load_state_dict(read_json(Path(directory) / "oracle.json"))
+        path = Path(directory) / "oracle.json"
+        try:
+            self.load_state_dict(read_json_file(path, "an oracle state"))
+        except RunDirectoryError:
+            raise
+        except ValueError as error:
+            raise RunDirectoryError(f"{path}: {error}; restore it from a backup or start a new --run-dir") from None
 
 
 def random_search(benchmark: NasBenchMacro, queries: int, seed: int, noise_sd: float = 0.0) -> str:

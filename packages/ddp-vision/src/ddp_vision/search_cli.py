@@ -23,9 +23,9 @@ from ddp_core import (
     SearchSpace,
     TrackerCallback,
     final_summary,
-    run_directory,
     stage_schedule,
 )
+from ddp_core.cli import prepare_run_directory
 from ddp_core.config import FLAGS
 from ddp_core.rundir import describe_mismatch, read_state
 from ddp_core.search import rounds_for_budget
@@ -115,13 +115,10 @@ def apply_threads(threads: int | None) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def prepare_run_dir(args: argparse.Namespace, default: pathlib.Path) -> pathlib.Path:
-    """``--resume RUN_DIR`` or ``--run-dir``; a directory that already holds a search needs ``--resume``."""
-    run_dir = run_directory(args, default)
-    if args.resume is None and (run_dir / "state.json").exists():
-        raise RunDirectoryError(f"{run_dir} already holds a search; continue it with --resume {run_dir} "
-                                "(with the same flags) or pass another --run-dir")
-    return run_dir
+def prepare_run_dir(args: argparse.Namespace, default: pathlib.Path, kind: str | None = None) -> pathlib.Path:
+    """``--resume RUN_DIR`` or ``--run-dir``: a new search needs a new or empty directory, or ``--overwrite`` over
+    a search of the same kind (ddp-core's rule for every tool)."""
+    return prepare_run_directory(args, default, kind)
 
 
 def check_resume(run_dir: pathlib.Path, config: SearchConfig, description: dict[str, Any]) -> None:
