@@ -2,12 +2,11 @@
 item 1): for every dataset kind (digits, CIFAR-10 batches, an image folder), a network trained with
 tools/train_mobilenet.py and exported with tools/export_network.py is run on raw image files preprocessed ONLY
 from what the artefact says (config.json, the ONNX metadata, the TorchScript extra file), by the small PIL +
-numpy function below, and must give the project's own logits on the same images (its data pipeline, its
+numpy function in image_data.py, and must give the project's own logits on the same images (its data pipeline, its
 network). The function is written from the fields' documentation, not from the project's code."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import pathlib
@@ -17,6 +16,7 @@ import runpy
 import numpy as np
 import pytest
 import torch
+from image_data import preprocess, write_cifar_batches, write_image_folder
 from PIL import Image
 
 from ddp_vision.artifacts import load_network, read_artifact
@@ -24,30 +24,6 @@ from ddp_vision.data import BatchStream, digits_images, load_splits, split_indic
 from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-FILTERS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-           "bicubic": Image.Resampling.BICUBIC}
-
-
-def preprocess(path: pathlib.Path, fields: dict) -> np.ndarray:
-    """A raw image file as the network's input, from the artefact's ``preprocessing`` fields alone."""
-    image = Image.open(path).convert(fields["channel_order"])
-    channels, height, width = fields["input_size"]
-    resample = FILTERS[fields["interpolation"]]
-    if fields["resize_size"] is not None:
-        w, h = image.size
-        short = fields["resize_size"]
-        size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
-        image = image.resize(size, resample)
-        top, left = int(round((size[1] - height) / 2.0)), int(round((size[0] - width) / 2.0))
-        image = image.crop((left, top, left + width, top + height))
-    elif image.size != (width, height):
-        image = image.resize((width, height), resample)
-    x = np.asarray(image, dtype=np.float32) / np.float32(fields["pixel_scale"])
-    x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
-    mean = np.asarray(fields["mean"], dtype=np.float32)[:, None, None]
-    std = np.asarray(fields["std"], dtype=np.float32)[:, None, None]
-    assert x.shape == (channels, height, width)
-    return (x - mean) / std
 
 
 def _tool(name: str):
@@ -85,7 +61,7 @@ def _check_exports(out: pathlib.Path, images: list[pathlib.Path], expected: torc
     artifact = read_artifact(out)
     assert artifact.preprocessing["label_names"] == list(label_names)
     assert len(images) == expected.shape[0] > 0
-    export = functools.partial(runpy.run_path(str(REPO / "tools/export_network.py"))["main"])
+    export = _tool("export_network.py")
     assert export(["--train-dir", str(out), "--format", "onnx"]) == 0  # default output: in the train directory
     assert export(["--train-dir", str(out), "--format", "torchscript"]) == 0
     graph = onnx.load(str(out / "model.onnx"))
@@ -117,20 +93,6 @@ def test_digits_network_preprocessed_from_its_artefact(tmp_path):
     _check_exports(out, images, expected, [str(i) for i in range(10)])
 
 
-def write_cifar_batches(root: pathlib.Path, per_batch: int = 6, test: int = 12, seed: int = 0) -> list[str]:
-    """A small CIFAR-10 in the pickled-batch format torchvision reads; returns the label names."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for name, count in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", test)]:
-        batch = {"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                 "labels": [int(v) for v in rng.integers(0, 10, count)]}
-        (folder / name).write_bytes(pickle.dumps(batch))
-    names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
-    return names
-
-
 def test_cifar10_network_preprocessed_from_its_artefact(tmp_path, monkeypatch):
     import torchvision
 
@@ -147,24 +109,6 @@ def test_cifar10_network_preprocessed_from_its_artefact(tmp_path, monkeypatch):
     fields = read_artifact(out).preprocessing
     assert fields["mean"] == pytest.approx([0.4914, 0.4822, 0.4465]) and fields["input_size"] == [3, 32, 32]
     _check_exports(out, images, _project_logits(out, "cifar10", tmp_path / "cifar", None), names)
-
-
-def write_image_folder(root: pathlib.Path, classes=("ant", "bee", "cat"), per_class: int = 4, seed: int = 0):
-    """train/ and val/ class folders of PNG and JPEG images of varied shapes and modes (RGB, grey, RGBA)."""
-    rng = np.random.default_rng(seed)
-    shapes = [(23, 31), (40, 20), (18, 18), (33, 45)]
-    modes = ["RGB", "L", "RGBA", "RGB"]
-    for split in ("train", "val"):
-        for c in classes:
-            (root / split / c).mkdir(parents=True)
-            for i in range(per_class):
-                h, w = shapes[i % len(shapes)]
-                mode = modes[i % len(modes)]
-                depth = {"RGB": 3, "L": 1, "RGBA": 4}[mode]
-                pixels = rng.integers(0, 256, (h, w, depth), dtype=np.uint8)
-                image = Image.fromarray(pixels[..., 0] if depth == 1 else pixels, mode=mode)
-                suffix = ".jpg" if mode == "L" else ".png"
-                image.save(root / split / c / f"{i}{suffix}")
 
 
 def test_image_folder_network_preprocessed_from_its_artefact(tmp_path):
