@@ -79,7 +79,7 @@ def test_one_progress_bar_a_summary_and_tensorboard_scalars(minilm_run):
                    re.split(r"[\r\n]", minilm_run.stderr))
     out = minilm_run.stdout
     assert f"search finished: {steps} evaluations" in out and f"run directory: {run_dir}" in out
-    assert f"next: python tools/generate.py {run_dir} --params-m" in out
+    assert f"next: python tools/generate.py {run_dir} --budget params_m=" in out
     assert not any(line.startswith("{") for line in out.splitlines())  # no raw JSON line
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -185,7 +185,7 @@ def test_eng_budget_lists_report_infeasible_budgets_in_place(minilm_run, tmp_pat
     assert len(error) == 1 and "smallest achievable params_m" in error[0] and "--full-space" in error[0]
     with pytest.raises(SystemExit) as exit_info:  # argparse: one model per export
         generate_cli(run_dir, ["--params-m", "1,18", "--export-dir", str(tmp_path / "x")])
-    assert exit_info.value.code == 2 and "give one --params-m budget" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "give one --budget" in capsys.readouterr().err
 
 
 def test_generate_latency_budget_is_met_or_reported_infeasible(minilm_run, tmp_path, capsys):

@@ -27,18 +27,33 @@ def report_result(run_dir: Path, result: SearchResult, evaluator, teacher: Teach
     }
     if accelerator.is_main_process:
         write_json_atomic(run_dir / "search_result.json", summary)
-        budget = default_params_budget_m(result.space)
+        budget = suggested_params_budget_m(result, task.num_labels, default_params_budget_m(result.space))
         metric_text = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
         extra = {
             "answer shape": f"depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}",
             "size": f"{summary['params_m']:.2f}M parameters of the teacher's {summary['teacher_params_m']:.2f}M",
             "scoring split": metric_text,
         }
-        command = f"python tools/generate.py {run_dir} --params-m {budget:g} --export-dir {run_dir / 'model'}"
+        command = f"python tools/generate.py {run_dir} --budget params_m={budget:g} --export-dir {run_dir / 'model'}"
         if not _feasible_live(result, task.num_labels, budget):
             command += " --full-space"  # every live sub-network is larger than the default budget
         accelerator.print(final_summary(run_dir, result, command, extra=extra))
     return summary
+
+
+def suggested_params_budget_m(result: SearchResult, num_labels: int, default: float) -> float:
+    """The parameter budget of the ``next:`` command: ``default`` (67M for BERT-base) when some sub-network of the
+    space meets it, else the middle of three budgets spread over the achievable range that give distinct networks
+    under the search's ENG (checked by running it), so the suggestion is never infeasible."""
+    from ddp_bert.costs import PARAMS_COST_NAME, parameter_cost_table
+    from ddp_core.budgets import achievable_range, suggested_budgets
+
+    costs = {PARAMS_COST_NAME: parameter_cost_table(result.space, num_labels)}
+    low, _ = achievable_range(result.space, costs[PARAMS_COST_NAME])
+    if default >= low:
+        return default
+    found = suggested_budgets(result.space, costs, PARAMS_COST_NAME, lambda requests: result.generate(costs, requests))
+    return found[len(found) // 2]
 
 
 def _feasible_live(result: SearchResult, num_labels: int, budget_m: float) -> bool:

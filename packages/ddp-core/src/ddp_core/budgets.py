@@ -225,3 +225,12 @@ def achievable_range(space: Any, table: Any) -> tuple[float, float]:
             raise ValueError(f"the achievable range of {table.name} could not be decided: {entry.message}")
         out.append(float(smallest))
     return out[0], -out[1]
+
+
+def suggested_budgets(space: Any, costs: Mapping[str, Any], name: str, answer: Callable[[list[dict]], Sequence[Any]],
+                      count: int = 3) -> list[float]:
+    """Up to ``count`` budgets of cost ``name`` for a ``next:`` line: spread over the whole space's achievable
+    range and checked to give distinct networks under ``answer(requests)`` (the ENG the generator runs by default,
+    e.g. ``result.generate(costs, requests)``), in descending order."""
+    low, high = achievable_range(space, costs[name])
+    return suggest_budgets(lambda budgets: answer([{name: b} for b in budgets]), low, high, count)
