@@ -23,11 +23,11 @@ from ddp_core import (
     SearchConfig,
     TrackerCallback,
     final_summary,
-    generate,
     pareto_front,
     plot_pareto_front,
     run_cli,
 )
+from ddp_core.budgets import add_budget_arguments, budget_flags, requests_from_args, suggested_budgets
 from ddp_core.cli import add_search_arguments, prepare_run_directory, search_config_from_args
 from ddp_core.persistence import write_json_atomic
 from ddp_core.tabular import (
@@ -46,6 +46,8 @@ from ddp_vision.search_cli import apply_threads, check_resume
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BENCHMARK = REPO / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
+DEFAULT_BUDGETS = ({"params_m": 1.0}, {"params_m": 1.5}, {"params_m": 2.0}, {"flops_m": 40.0}, {"flops_m": 60.0},
+                   {"flops_m": 80.0})
 
 
 class SlowDown:
@@ -78,9 +80,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="seeds for the random-search comparison (0: skip)")
     parser.add_argument("--compare-rounds", type=budget_list("--compare-rounds", integer=True), default="3,5,10",
                         help="values of T to compare (comma-separated)")
-    parser.add_argument("--params-m", type=budget_list("--params-m"), default="1.0,1.5,2.0",
-                        help="ENG parameter budgets (millions)")
-    parser.add_argument("--flops-m", type=budget_list("--flops-m"), default="40,60,80", help="ENG MAC budgets (millions)")
+    add_budget_arguments(parser, ("params_m", "flops_m"),
+                         help_extra="ENG after the search. Default: " + budget_flags(DEFAULT_BUDGETS) + ".")
     parser.add_argument("--noise-kendall-tau", type=argument_type("--noise-kendall-tau", minimum=0, maximum=1,
                         exclusive_minimum=True, exclusive_maximum=True), default=None, metavar="TAU",
                         help="add fresh noise to every score so that scores and true accuracies have Kendall TAU "
@@ -135,23 +136,27 @@ def main(argv: Sequence[str]) -> int:
           f"{benchmark.entries[benchmark.best_key()].mean_acc:.3f}%)")
 
     costs = scaled_costs()
-    requests = [{"params_m": b} for b in args.params_m] + [{"flops_m": b} for b in args.flops_m]
-    # The search prunes every layer down to one candidate, so ENG ranks the full space: pruned candidates
-    # count with the θ they had when pruned.
-    engs = generate(macro_space(), result.distribution, costs, requests, live_only=False) if requests else []
-    print("\nENG (exact, full space; pruned candidates weighted by their θ at pruning):")
+    requests = requests_from_args(args, combine="separate", keys=("params_m", "flops_m")) or list(DEFAULT_BUDGETS)
+    # The recommended network per budget over the whole space (the search prunes every layer to one candidate);
+    # a budget no network meets is reported in its place.
+    engs = result.generate(costs, requests)
+    print("\nENG (the recommended network per budget, whole space):")
     eng_rows = []
     for answer in engs:
+        budget = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items())
+        if not answer.feasible:
+            eng_rows.append(answer.to_dict())
+            print(f"  {budget:>16}: infeasible: {answer.message}")
+            continue
         key = key_of(answer.architecture)
         row = {**answer.to_dict(), "key": key, "true_mean_acc": benchmark.entries[key].mean_acc,
                "rank": benchmark.rank(key)}
         eng_rows.append(row)
-        budget = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items())
         print(f"  {budget:>16}: {key}  E[α]={answer.expectation:.4f}  params {answer.costs['params_m']:.3f}M  "
               f"flops {answer.costs['flops_m']:.2f}M  true acc {row['true_mean_acc']:.2f}%  rank {row['rank']}")
     front = pareto_front(macro_space(), result.distribution, costs, "flops_m", live_only=False, points=60)
     plot_pareto_front(front, "flops_m", run_dir / "pareto_flops.png", "NAS-Bench-Macro: ENG over the full space",
-                      highlight=[a for a in engs if "flops_m" in a.budgets])
+                      highlight=[a for a in engs if a.feasible and "flops_m" in a.budgets])
 
     report = {
         "found": found,
@@ -179,7 +184,9 @@ def main(argv: Sequence[str]) -> int:
                       f"{wins:>15}")
     write_json_atomic(run_dir / "report.json", report)
     print()
-    print(final_summary(run_dir, result, f"python tools/generate.py {run_dir} --flops-m 40,60 --params-m 1.5",
+    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: result.generate(costs, budgets))
+    next_command = f"python tools/generate.py {run_dir} {budget_flags([{'flops_m': b} for b in suggested])}"
+    print(final_summary(run_dir, result, next_command,
                         {"report": f"{run_dir / 'report.json'}, {run_dir / 'pareto_flops.png'}"}))
     return 0
 

@@ -90,7 +90,7 @@ def _value_list(flag: str, key: str) -> Callable[[str], list[float]]:
                                              f"{text!r} (better: --budget {key}=600 --budget {key}=400)")
         for value in values:
             if not (math.isfinite(value) and value > 0):
-                raise argparse.ArgumentTypeError(f"{flag} must be positive finite numbers, got {text!r}")
+                raise argparse.ArgumentTypeError(f"{flag} must be a finite number above 0 (each value), got {text!r}")
         return values
 
     parse.__name__ = flag
