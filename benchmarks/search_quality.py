@@ -117,6 +117,20 @@ def print_additive_r2(problems: list[str]) -> dict[str, float]:
     return found
 
 
+def reuse_peers(paths: list[Path], jobs: list, seeds: int) -> tuple[list, list]:
+    """Rows of earlier runs for peer jobs (problem, peer, T, seed) they hold, and the jobs left to run."""
+    found: dict = {}
+    for path in paths:
+        for row in json.loads(path.read_text())["runs"]:
+            if row["method"] in PEER_RUNNERS and row["seed"] < seeds:
+                found.setdefault((row["problem"], row["method"], row["rounds"], row["seed"]), []).append(row)
+    reused = [row for j in jobs for row in found.get(j, [])]
+    left = [j for j in jobs if j not in found]
+    if reused:
+        print(f"reused {len(jobs) - len(left)} peer runs from {', '.join(map(str, paths))}", flush=True)
+    return reused, left
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", default="macro,macro+noise0.57")
@@ -130,6 +144,9 @@ def main(argv: list[str]) -> int:
                         help="with --budgeted: also the default search told each budget before it starts")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write every pick and the summary as JSON")
+    parser.add_argument("--reuse-peers", type=Path, action="append", default=[],
+                        help="take random/REA/TPE picks from an earlier --out JSON of the same mode where it has every "
+                             "seed of a problem and T (peers do not use ddp-core: their picks are the same)")
     args = parser.parse_args(argv)
     problems = args.problems.split(",")
     rounds = [int(t) for t in args.rounds.split(",")]
@@ -153,13 +170,15 @@ def main(argv: list[str]) -> int:
             groups = ["ddpnas"] + [g for g in groups if g != "ddpnas"]
         print(f"default = {'result.generate' if has_result_generate() else 'PLACEHOLDER theta-eng'}", flush=True)
         jobs = [(p, g, t, s) for p in problems for t in rounds for g in groups for s in range(args.seeds)]
-        rows = run_pool(budgeted_job, jobs, args.processes, flatten=True)
+        reused, jobs = reuse_peers(args.reuse_peers, jobs, args.seeds)
+        rows = reused + run_pool(budgeted_job, jobs, args.processes, flatten=True)
         table = summarise_budgeted(rows, methods, BUDGET_QUANTILES)
         print_budgeted(table)
     else:
         methods = (args.methods or "joint,paper,authors,random,rea,tpe").split(",")
         jobs = [(p, m, t, s) for p in problems for t in rounds for m in methods for s in range(args.seeds)]
-        rows = run_pool(job, jobs, args.processes)
+        reused, jobs = reuse_peers(args.reuse_peers, jobs, args.seeds)
+        rows = reused + run_pool(job, jobs, args.processes)
         table = summarise(rows, methods)
         print_table(table, methods)
     if args.out is not None:
