@@ -23,6 +23,7 @@ from ddp_core import (
     SearchConfig,
     TrackerCallback,
     final_summary,
+    generate,
     pareto_front,
     plot_pareto_front,
     run_cli,
@@ -184,7 +185,9 @@ def main(argv: Sequence[str]) -> int:
                       f"{wins:>15}")
     write_json_atomic(run_dir / "report.json", report)
     print()
-    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: result.generate(costs, budgets))
+    # checked with the ENG tools/generate.py runs on this run by default (Eq. 10 on θ over the full space)
+    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: generate(
+        result.space, result.distribution, costs, budgets, live_only=False, on_infeasible="report"))
     next_command = f"python tools/generate.py {run_dir} {budget_flags([{'flops_m': b} for b in suggested])}"
     print(final_summary(run_dir, result, next_command,
                         {"report": f"{run_dir / 'report.json'}, {run_dir / 'pareto_flops.png'}"}))

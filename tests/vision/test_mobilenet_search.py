@@ -33,7 +33,7 @@ def test_run_directory_layout_and_the_final_summary(finished_run):
     (checkpoint,) = (run_dir / "checkpoints").glob("step-*")
     assert (checkpoint / "supernet.safetensors").is_file() and not list(checkpoint.glob("*.pt"))
     assert list((run_dir / "logs" / "search").rglob("events.out.tfevents.*"))
-    assert f"run directory: {run_dir}" in stdout and f"next: python tools/generate.py {run_dir} --flops" in stdout
+    assert f"run directory: {run_dir}" in stdout and f"next: python tools/generate.py {run_dir} --budget flops_m=" in stdout
     result = json.loads((run_dir / "result.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert result["architecture"] == summary["architecture"] and result["flops_m"] > 0
@@ -48,15 +48,18 @@ def test_min_live_keeps_candidates_and_eng_chooses_among_them(finished_run):
     from ddp_vision.mobilenet.generate import cli
 
     command = stdout.split(f"next: python tools/generate.py {run_dir} ")[1].split()
-    assert command[0] == "--flops"
+    assert command[0] == "--budget" and len(command) == 6  # three budgets
     out = run_dir / "generated"
     assert cli(run_dir, [*command, "--output-dir", str(out)]) == 0
     report = json.loads((out / "eng.json").read_text())
     assert not report["full_space"] and len(report["answers"]) == 3
+    assert len({tuple(a["architecture"]) for a in report["answers"]}) == 3  # the suggested budgets differ in answer
     space = json.loads((run_dir / "space.json").read_text())
     for answer in report["answers"]:
-        assert all(live[e, k] for e, k in enumerate(answer["architecture"]))  # inside the searched distribution
+        if answer["space"] == "live":  # a budget below every live network is answered over the full space
+            assert all(live[e, k] for e, k in enumerate(answer["architecture"]))  # inside the searched distribution
         assert answer["costs"]["flops_m"] <= answer["budgets"]["flops_m"]
+    assert any(a["space"] == "live" for a in report["answers"])
     assert space["min_live"] == 2
 
 

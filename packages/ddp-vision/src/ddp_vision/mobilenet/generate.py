@@ -107,19 +107,10 @@ def generate_networks(
         raise ValueError("a latency budget needs --latency-table (measure it with tools/measure_latency.py)")
     note = None
     if not full_space and int(distribution.live_counts.max()) == 1:
-        # a finished search leaves one live candidate per decision: the pruned space is a single network
         full_space = True
         note = ("the pruned space holds a single architecture (the search finished), so ENG searched the full "
                 "space, ranking pruned candidates by the θ they had when pruned; use --stage K for an earlier θ")
-    answers = generate(space, distribution, costs, requests, live_only=not full_space, on_infeasible="report")
-    unmet = [i for i, a in enumerate(answers) if not isinstance(a, GenerationResult)]
-    if unmet and not full_space:
-        # pruning removed every candidate cheap enough: rank the full space by the θ pruned ones had; a budget
-        # no network of the space meets stays an infeasible entry (naming the smallest achievable cost)
-        retried = generate(space, distribution, costs, [requests[i] for i in unmet], live_only=False,
-                           on_infeasible="report")
-        for i, answer in zip(unmet, retried, strict=True):
-            answers[i] = answer
+    answers, unmet = eng_answers(space, distribution, costs, requests, full_space)
     out = []
     for i, answer in enumerate(answers):
         if isinstance(answer, InfeasibleBudget):
@@ -140,6 +131,24 @@ def generate_networks(
         "costs": sorted(costs), "pareto": {"cost": sweep, "points": [p.to_dict() for p in front]},
         "_results": (answers, front),
     }
+
+
+def eng_answers(space: SearchSpace, distribution: CategoricalDistribution, costs: Mapping[str, Any],
+                requests: Sequence[Mapping[str, float]], full_space: bool = False) -> tuple[list, list[int]]:
+    """This generator's ENG for every request: Eq. 10 on θ over the live candidates (the full space when the
+    search left a single network, or with ``full_space``), and over the full space for a request the live
+    candidates cannot meet (pruned candidates ranked by the θ they had when pruned). A request no network of the
+    space meets is an ``InfeasibleBudget`` in its place. Returns the answers and the indices answered over the
+    full space because the live candidates could not meet them."""
+    full_space = full_space or int(distribution.live_counts.max()) == 1
+    answers = generate(space, distribution, costs, list(requests), live_only=not full_space, on_infeasible="report")
+    unmet = [i for i, a in enumerate(answers) if not isinstance(a, GenerationResult)]
+    if unmet and not full_space:
+        retried = generate(space, distribution, costs, [requests[i] for i in unmet], live_only=False,
+                           on_infeasible="report")
+        for i, answer in zip(unmet, retried, strict=True):
+            answers[i] = answer
+    return answers, unmet
 
 
 def exact_front(space: SearchSpace, distribution: CategoricalDistribution, costs: Mapping[str, Any], cost_name: str,

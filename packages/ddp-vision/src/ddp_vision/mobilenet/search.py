@@ -12,10 +12,10 @@ import pathlib
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
-from ddp_core import CategoricalDistribution, add_search_arguments, search_config_from_args
+from ddp_core import SearchResult, add_search_arguments, search_config_from_args
+from ddp_core.budgets import budget_flags, suggested_budgets
 from ddp_core.validation import argument_type
 from ddp_vision.arguments import OneLineArgumentParser
 from ddp_vision.data import ImageSplits, load_splits, resolve_image_size
@@ -133,20 +133,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     records = [(r.architecture, r.score) for r in run.result.record.records]
     report_result(run_dir, layerwise, run.result.architecture, records, dataset=splits.name, quiet=True)
-    budgets = suggested_flops_budgets(layerwise, run.result.distribution)
-    print_summary(run, f"python tools/generate.py {run_dir} --flops {budgets}",
-                  {"answer's costs": "result.json"})
+    budgets = suggested_flops_budgets(layerwise, run.result)
+    print_summary(run, f"python tools/generate.py {run_dir} {budgets}", {"answer's costs": "result.json"})
     return 0
 
 
-def suggested_flops_budgets(layerwise: LayerwiseSpace, distribution: CategoricalDistribution) -> str:
-    """Three MAC budgets (millions) spread over what the live candidates can cost (the whole space when the search
-    left a single network, as ENG then searches it): a ready ENG command."""
-    flops = layerwise.cost_tables()["flops_m"]
-    live = distribution.live if int(distribution.live_counts.max()) > 1 else np.ones_like(distribution.live)
-    low = flops.fixed + sum(float(np.min(row[live[e, : len(row)]])) for e, row in enumerate(flops.per_candidate))
-    high = flops.fixed + sum(float(np.max(row[live[e, : len(row)]])) for e, row in enumerate(flops.per_candidate))
-    return ",".join(f"{low + f * (high - low):.4g}" for f in (0.75, 0.5, 0.25))
+def suggested_flops_budgets(layerwise: LayerwiseSpace, result: SearchResult) -> str:
+    """Three MAC budgets (millions) over what the whole space can cost, each giving a different network under the
+    ENG that ``tools/generate.py`` runs by default (checked by running it): a ready ``--budget`` command line."""
+    from ddp_vision.mobilenet.generate import eng_answers
+
+    costs = layerwise.cost_tables()
+    found = suggested_budgets(result.space, costs, "flops_m",
+                              lambda requests: eng_answers(result.space, result.distribution, costs, requests)[0])
+    return budget_flags([{"flops_m": b} for b in found])
 
 
 def report_result(
