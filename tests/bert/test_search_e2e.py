@@ -114,8 +114,8 @@ def test_broken_run_directories_and_data_are_one_line(straight_run, tiny_bert_di
     weights = checkpoint / "bert_evaluator.pt"
     weights.write_bytes(weights.read_bytes()[:1000])
     assert search_cli(resume) == 2
-    assert "bert_evaluator.pt cannot be read" in one_error_line(capsys)
-    with pytest.raises(Exception, match="cannot be read"):  # --debug: the traceback instead
+    assert "bert_evaluator.pt does not match the sha256" in one_error_line(capsys)  # checked before it is read
+    with pytest.raises(Exception, match="does not match the sha256"):  # --debug: the traceback instead
         search_cli(resume + ["--debug"])
     capsys.readouterr()
     shutil.rmtree(checkpoint)

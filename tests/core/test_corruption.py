@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ddp_core import DDPSearch, RunDirectoryError, SearchConfig
+from ddp_core import DDPSearch, RunDirectoryError, SearchConfig, run_cli
 from ddp_core.cli import one_line
 from ddp_core.run_checks import directory_digests, state_digest
 from ddp_core.tabular import MacroOracle, NasBenchMacro, macro_space
 
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = dict(utility="paper", rounds_per_stage=2, seed=0)  # 10 evaluations: stages of 2 x 3 and 2 x 2
 STOP, MORE = 5, 3  # resume after 5 evaluations (mid-round), then 3 more
 CHECKPOINT = "checkpoints/step-000005/oracle.json"
@@ -281,3 +282,75 @@ def test_the_suite_covers_every_file_and_every_kind_of_damage():
     covered = {(kind, name) for kind, name, _ in CASES}
     assert covered == {(k, n) for k in ("tabular", "asktell") for n in files_of(k)}
     assert len(CASES) >= 150
+
+
+# ---------------------------------------------------------------- the same through the tool: exit 2, one line
+QUICK = ["--compare-seeds", "0", "--quiet", "--rounds-per-stage", "1", "--report-to", "none", "--budget",
+         "params_m=2", "--utility", "paper"]
+
+
+@pytest.fixture(scope="module")
+def tool_run(tmp_path_factory):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_tabular_tool", REPO / "tools" / "search_tabular.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run_dir = tmp_path_factory.mktemp("tool") / "run"
+    assert run_cli(module.main, [*QUICK, "--run-dir", str(run_dir)]) == 0
+    return module, run_dir
+
+
+def oracle_cut(run_dir):
+    path = next(run_dir.glob("checkpoints/step-*/oracle.json"))
+    path.write_bytes(path.read_bytes()[:40])
+
+
+TOOL_CASES = {
+    "records count 2 in state.json": (edit_state(set_path("records", 2), recompute=False), "state.json"),
+    "counters.stage -5, re-signed": (edit_state(set_path("counters.stage", -5)), "counters.stage must be >= 0"),
+    "live wrongly shaped, re-signed": (edit_state(wrong_shape), "distribution.live must be a 8 x 3"),
+    "pools null, re-signed": (edit_state(set_path("sampler.pools", None)), "sampler.pools must be a list"),
+    "history removed, re-signed": (edit_state(lambda s, d: s.pop("history")), "history must be an object"),
+    "pending_scores shorter, re-signed": (edit_state(lambda s, d: s.__setitem__("pending", [[0] * 8])),
+                                          "pending and pending_scores must be lists of the same length"),
+    "oracle.json cut": (oracle_cut, "oracle.json does not match the sha256"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TOOL_CASES))
+def test_the_tool_turns_each_corruption_into_one_error_line(tool_run, tmp_path, capsys, case):
+    module, reference = tool_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    corrupt_with, message = TOOL_CASES[case]
+    corrupt_with(run_dir)
+    before = snapshot(run_dir)
+    capsys.readouterr()
+    assert run_cli(module.main, [*QUICK, "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert "restore it from a backup or start a new --run-dir" in err[0]
+    assert snapshot(run_dir) == before  # records.jsonl is not cut to the count state.json names
+
+
+@pytest.mark.parametrize(("content", "message"), [(b'{"00000000": {"test_acc": [9', "is not valid JSON"),
+                                                   (b"[1, 2]", "is not a NAS-Bench-Macro table"),
+                                                   (b"\x80\x81 pickle", "is not valid JSON")])
+def test_a_broken_benchmark_table_is_one_line_naming_it(tool_run, tmp_path, capsys, content, message):
+    module, _ = tool_run
+    table = tmp_path / "table.json"
+    table.write_bytes(content)
+    capsys.readouterr()
+    assert run_cli(module.main, [*QUICK, "--benchmark", str(table), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{table} {message}" in err[0] and "restore it" in err[0], err
+
+
+def test_the_oracle_checkpoint_alone_names_its_file(tmp_path):
+    oracle = MacroOracle(NasBenchMacro(), seed=0)
+    for content in (b'{"rng": {"bit_generator": "PCG64", "state": {"sta', b'{"rng": 1, "queries": 0}',
+                    b'{"rng": null, "queries": -1}'):
+        (tmp_path / "oracle.json").write_bytes(content)
+        with pytest.raises(RunDirectoryError, match=r"oracle.json.*restore it"):
+            oracle.load_checkpoint(tmp_path)

@@ -24,8 +24,8 @@ from ddp_core import (
 from ddp_core.rundir import RunLock, prepare_new_run, remove_stale_temporaries
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = ["--compare-seeds", "0", "--quiet", "--rounds-per-stage", "1", "--report-to", "none", "--params-m", "",
-         "--flops-m", "", "--utility", "paper"]
+QUICK = ["--compare-seeds", "0", "--quiet", "--rounds-per-stage", "1", "--report-to", "none", "--budget",
+         "params_m=2", "--utility", "paper"]
 
 
 @pytest.fixture(scope="module")

@@ -35,16 +35,14 @@ from ddp_bert.space import DEFAULT_MIN_LIVE, TeacherShape, build_search_space
 from ddp_core import (
     DDPSearch,
     ProgressBar,
-    RunDirectoryError,
     TrackerCallback,
     add_search_arguments,
     argument_type,
     run_cli,
-    run_directory,
     search_config_from_args,
     write_json_atomic,
 )
-from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser
+from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser, prepare_run_directory
 from ddp_core.validation import non_negative_int, positive_int
 
 TEACHER_SUBDIR = "teacher"
@@ -150,11 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     # offline or unreachable hub: one line now instead of a minute of retries and a traceback
     check_hub_sources(None if args.resume else args.model, args.data_dir, task.name, args.teacher_model)
-    run_dir = run_directory(args, Path(f"runs/bert-{task.name}"))
+    run_dir = prepare_run_directory(args, Path(f"runs/bert-{task.name}"), kind="bert")  # ddp-core's rule
     resuming = args.resume is not None
-    if not resuming and (run_dir / "state.json").exists():
-        raise RunDirectoryError(f"{run_dir} already holds a search: pass --resume {run_dir} to continue it, "
-                                "or another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable --run-dir fails now, not after the warm-up
     log_with = check_trackers(args.report_to)
     accelerator = Accelerator(

@@ -248,8 +248,8 @@ def prepare_new_run(run_dir: Path, overwrite: bool = False, kind: str | None = N
                                 "new or empty --run-dir (--resume RUN_DIR continues a search)")
     if not overwrite:
         what = "already holds a search" if is_search else "holds files of a search that never saved"
-        raise RunDirectoryError(f"{run_dir} {what}: continue it with --resume {run_dir}, replace it with "
-                                "--overwrite, or pass a new --run-dir")
+        raise RunDirectoryError(f"{run_dir} {what}: pass --resume {run_dir} to continue it, --overwrite to "
+                                "replace it, or a new --run-dir")
     lock = RunLock(run_dir).acquire()  # never remove what a running search is writing
     try:
         _remove_search_files(run_dir)
