@@ -30,7 +30,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 probability = argument_type("--theta-momentum", minimum=0, maximum=1, exclusive_maximum=True)
 temperature = argument_type("--temperature", minimum=0, exclusive_minimum=True)
 threshold = argument_type("--bound-threshold", minimum=0, exclusive_minimum=True)
-seed_type = argument_type("--seed", integer=True, minimum=0)
+seed_type = argument_type("--seed", integer=True, minimum=0, maximum=2**32 - 1)  # numpy and torch seeds
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS") -> argparse._ArgumentGroup:
