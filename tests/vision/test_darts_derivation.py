@@ -134,3 +134,39 @@ def test_pareto_mask_keeps_exactly_the_non_dominated_points():
             for j in range(300)
         )
         assert keep[i] == (not dominated)
+
+
+@pytest.mark.parametrize("rule", ["exactly", "at_most"])
+@pytest.mark.parametrize("cells", ["normal", "both"])
+def test_requests_without_costs_in_closed_form_match_the_enumeration(rule, cells):
+    """N / H requests take the closed form over input structures; the enumerating path (pinned against brute
+    force above) must give the same optimum, and infeasibility must agree."""
+    from ddp_vision.darts import derivation
+
+    steps = 3
+    space = build_search_space(DartsSupernetConfig(steps=steps))
+    tables = eval_cost_tables(space, SPEC, steps)
+    for seed in (3,):
+        theta, live = pruned_state(space, seed)
+        live[:, 7] = True  # `none` live: never part of a genotype
+        budgets = [{}, {"cell_height": 1}] + [{"nonparam_ops": n} for n in (0, 1, 4, 6)] + [
+            {"nonparam_ops": n, "cell_height": h} for n in (2, 5) for h in (1, 2)]
+        answers = generate_genotypes(space, theta, live, tables, budgets, steps, nonparam_rule=rule,
+                                     nonparam_cells=cells, on_infeasible="report")
+        edges = {c: derivation._edge_tables(space, np.where(live, theta, 0.0), live, c, steps, tables)
+                 for c in ("normal", "reduce")}
+        fixed = np.array([tables[n].fixed for n in ("params_m", "flops_m")])
+        for budget, answer in zip(budgets, answers, strict=True):
+            reference: list = [None]
+            derivation._solve_kind(space, edges, [budget], [0], reference, (), "nonparam_ops" in budget, fixed,
+                                   steps, rule, cells, None)
+            assert answer.feasible == reference[0].feasible, budget
+            if answer.feasible:
+                assert answer.expectation == pytest.approx(reference[0].expectation, abs=1e-12), budget
+                if "cell_height" in budget:
+                    assert answer.costs["cell_height"] <= budget["cell_height"]
+                if "nonparam_ops" in budget:
+                    counts = [answer.per_cell["normal"]["nonparam_ops"]] + (
+                        [answer.per_cell["reduce"]["nonparam_ops"]] if cells == "both" else [])
+                    n = budget["nonparam_ops"]
+                    assert all(c == n if rule == "exactly" else c <= n for c in counts), (budget, counts)

@@ -37,6 +37,7 @@ from ddp_core.generation import InfeasibleBudget
 from ddp_core.solver import GroupProblem
 from ddp_vision.darts.genotypes import Genotype, cell_edges, genotype_to_dict
 from ddp_vision.darts.space import CELL_TYPES, decision_name
+from ddp_vision.darts.structures import best_cell
 
 __all__ = ["BUDGET_KEYS", "NONPARAM_CELLS", "NONPARAM_RULES", "CellOptions", "EngAnswer", "darts_derivation",
            "enumerate_cell_options", "generate_genotypes"]
@@ -247,25 +248,47 @@ def generate_genotypes(
         raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     theta = np.where(live, theta, 0.0)
-    counted = any("nonparam_ops" in b for b in budgets)
-    dims = tuple(n for n in _ADDITIVE if any(n in b for b in budgets))
+    edges = {cell: _edge_tables(space, theta, live, cell, steps, costs) for cell in CELL_TYPES}
+    fixed = np.array([costs[n].fixed for n in _ADDITIVE])
+    answers: list[EngAnswer | InfeasibleBudget | None] = [None] * len(budgets)
+    for i, budget in enumerate(budgets):  # no params / FLOPs budget: each cell alone, in closed form
+        if not any(n in budget for n in _ADDITIVE):
+            answers[i] = _answer_without_costs(space, edges, budget, fixed, steps, nonparam_rule, nonparam_cells)
+    # The others (and infeasible ones, for their message), grouped by what they constrain: the cell options
+    # track only those quantities, so a batch costs no more than its requests one by one.
+    kinds: dict[tuple, list[int]] = {}
+    for i, budget in enumerate(budgets):
+        if answers[i] is None:
+            key = (tuple(n for n in _ADDITIVE if n in budget), "nonparam_ops" in budget)
+            kinds.setdefault(key, []).append(i)
+    for (dims, counted), members in kinds.items():
+        _solve_kind(space, edges, [budgets[i] for i in members], members, answers, dims, counted, fixed, steps,
+                    nonparam_rule, nonparam_cells, deadline)
+    for answer in answers:
+        if isinstance(answer, InfeasibleBudget) and on_infeasible != "report":
+            raise InfeasibleBudgetError(answer.message)
+    return answers  # type: ignore[return-value]
+
+
+def _solve_kind(space, edges, kind_budgets, members, answers, dims, counted, fixed, steps, nonparam_rule,
+                nonparam_cells, deadline) -> None:
+    """Cell options enumerated over ``dims`` (exactly), then one group problem per (N, H) signature."""
     options = {}
     for cell in CELL_TYPES:
         constrained = counted and (cell == "normal" or nonparam_cells == "both")
         cell_dims = dims + (("nonparam_ops",) if constrained and nonparam_rule == "at_most" else ())
-        edges = _edge_tables(space, theta, live, cell, steps, costs)
-        options[cell] = enumerate_cell_options(edges, steps, cell_dims, constrained and nonparam_rule == "exactly")
-    fixed = np.array([costs[n].fixed for n in _ADDITIVE])
+        options[cell] = enumerate_cell_options(edges[cell], steps, cell_dims, constrained and nonparam_rule == "exactly")
     signatures: dict[tuple, list[int]] = {}
-    for i, budget in enumerate(budgets):
+    for i, budget in zip(members, kind_budgets, strict=True):
         signatures.setdefault((budget.get("nonparam_ops"), budget.get("cell_height")), []).append(i)
-    answers: list[EngAnswer | InfeasibleBudget | None] = [None] * len(budgets)
+    budgets = dict(zip(members, kind_budgets, strict=True))
     for (count, height), indices in signatures.items():
         groups, failure = {}, None
         for cell in CELL_TYPES:
             allowed, message, smallest = _cell_filter(options[cell], cell, count, height, nonparam_rule, nonparam_cells)
             index = np.flatnonzero(allowed)
-            groups[cell] = index[pareto_mask(options[cell].value[index], options[cell].additive[index])]
+            groups[cell] = index[pareto_mask(options[cell].value[index], options[cell].additive[index][:, [
+                _ADDITIVE.index(n) for n in dims]])]
             failure = failure or (message and (message, smallest))
         if failure:
             for i in indices:
@@ -277,10 +300,40 @@ def generate_genotypes(
         remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
         for i, solved in zip(indices, problem.solve_many(rows, remaining), strict=True):
             answers[i] = _answer(space, budgets[i], options, groups, solved, fixed, steps, nonparam_cells)
-    for answer in answers:
-        if isinstance(answer, InfeasibleBudget) and on_infeasible != "report":
-            raise InfeasibleBudgetError(answer.message)
-    return answers  # type: ignore[return-value]
+
+
+def _answer_without_costs(space, edges, budget, fixed, steps, rule, cells) -> EngAnswer | None:
+    """The exact answer of a request without params / FLOPs budgets (:mod:`ddp_vision.darts.structures`), or
+    None when a cell cannot meet it (the enumerating path then says why)."""
+    count, height = budget.get("nonparam_ops"), budget.get("cell_height")
+    genotype_cells, cost_sum, per_cell, total = {}, fixed.copy(), {}, 0.0
+    for cell in CELL_TYPES:
+        constrained = count is not None and (cell == "normal" or cells == "both")
+        found = best_cell(edges[cell], steps, count if constrained else None, height, rule)
+        if found is None:
+            return None
+        value, ops, inputs = found
+        total += value
+        genotype_cells[cell] = _names(space, cell, ops, inputs, steps)
+        nonparam, depth = 0, [0, 0]
+        index = {pair: e for e, pair in enumerate(cell_edges(steps))}
+        for position, (k, j) in enumerate(zip(ops, inputs, strict=True)):
+            table = edges[cell][index[(position // 2, int(j))]]
+            row = int(np.flatnonzero(table["ops"] == k)[0])
+            cost_sum = cost_sum + table["additive"][row]
+            nonparam += int(table["nonparam"][row])
+        for node in range(steps):
+            depth.append(1 + max(depth[int(j)] for j in inputs[2 * node:2 * node + 2]))
+        per_cell[cell] = {"nonparam_ops": nonparam, "cell_height": max(depth[2:])}
+    concat = list(range(2, steps + 2))
+    genotype = Genotype(normal=genotype_cells["normal"], normal_concat=concat,
+                        reduce=genotype_cells["reduce"], reduce_concat=concat)
+    counted = per_cell["normal"]["nonparam_ops"] if cells == "normal" else max(
+        c["nonparam_ops"] for c in per_cell.values())
+    return EngAnswer(budgets=dict(budget), genotype=genotype, expectation=total / (4 * steps),
+                     costs={"params_m": float(cost_sum[0]), "flops_m": float(cost_sum[1]), "nonparam_ops": counted,
+                            "cell_height": max(c["cell_height"] for c in per_cell.values())},
+                     per_cell=per_cell, proven_optimal=True)
 
 
 def _answer(space, budget, options, groups, solved, fixed, steps, nonparam_cells) -> EngAnswer | InfeasibleBudget:

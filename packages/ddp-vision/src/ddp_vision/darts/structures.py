@@ -1,0 +1,78 @@
+"""ENG for DARTS requests that budget no additive cost (only ``nonparam_ops`` / ``cell_height``), in closed form.
+
+Without a params or FLOPs budget the two cells are independent, and inside a cell, once its input structure
+(the pair of inputs of every node) is fixed, each kept edge is independent too except for the count of
+non-parametric ops. So for every structure (180 for 4 nodes) and every edge, the best parametric and the best
+non-parametric op are enough: with "exactly N", the cell's best is the sum of the best parametric ops plus the
+N largest gains of switching an edge to its best non-parametric op (edges with only one kind are forced);
+with "at most N", only the positive gains count. Heights filter the structures. Exact, and vectorised over
+structures.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+
+from ddp_vision.darts.genotypes import cell_edges
+
+
+@functools.lru_cache(maxsize=8)
+def cell_structures(steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every input structure of a cell: (S, 2 * steps) edge indices and input states per genotype position
+    (node by node, inputs ascending), and the (S,) cell height (kept edges on the longest path)."""
+    edge_index = {pair: e for e, pair in enumerate(cell_edges(steps))}
+    edges, inputs, heights = [], [], []
+    for pairs in itertools.product(*[itertools.combinations(range(node + 2), 2) for node in range(steps)]):
+        depth = [0, 0]
+        for pair in pairs:
+            depth.append(1 + max(depth[j] for j in pair))
+        edges.append([edge_index[(node, j)] for node, pair in enumerate(pairs) for j in pair])
+        inputs.append([j for pair in pairs for j in pair])
+        heights.append(max(depth[2:]))
+    return np.array(edges), np.array(inputs), np.array(heights)
+
+
+def best_cell(edges: list[dict], steps: int, count: float | None, height: float | None,
+              rule: str) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """The cell of largest θ sum with at most ``height`` and (when ``count`` is given) exactly / at most
+    ``count`` non-parametric ops: (value, op per position, input per position), or None when none exists."""
+    structure_edges, structure_inputs, heights = cell_structures(steps)
+    keep = np.ones(len(heights), dtype=bool) if height is None else heights <= height + 1e-9
+    structure_edges, structure_inputs = structure_edges[keep], structure_inputs[keep]
+    if not len(structure_edges):
+        return None
+    best = np.full((len(edges), 2), -np.inf)  # per edge: best parametric, best non-parametric θ
+    pick = np.zeros((len(edges), 2), dtype=np.int64)
+    for e, table in enumerate(edges):
+        for kind in (0, 1):
+            mine = np.flatnonzero(table["nonparam"] == kind)
+            if len(mine):
+                i = mine[np.argmax(table["theta"][mine])]
+                best[e, kind], pick[e, kind] = table["theta"][i], table["ops"][i]
+    param, nonparam = best[structure_edges, 0], best[structure_edges, 1]  # (S, 2 * steps)
+    has_param, has_nonparam = np.isfinite(param), np.isfinite(nonparam)
+    if count is None:
+        chosen = nonparam > param  # ties: the parametric op (the first kind)
+    else:
+        forced = (~has_param).sum(axis=1)  # edges that can only take a non-parametric op
+        free = has_param & has_nonparam
+        gain = np.where(free, nonparam - param, -np.inf)
+        order = np.argsort(-gain, axis=1, kind="stable")
+        need = np.full(len(gain), int(round(count))) - forced
+        if rule == "at_most":
+            need = np.minimum(need, (np.take_along_axis(gain, order, axis=1) > 0).sum(axis=1))
+        feasible = (need >= 0) & (need <= free.sum(axis=1))
+        if not feasible.any():
+            return None
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :].repeat(len(order), axis=0), axis=1)
+        chosen = ~has_param | (free & (rank < need[:, None]))
+    value = np.where(chosen, nonparam, param).sum(axis=1)
+    if count is not None:
+        value = np.where(feasible, value, -np.inf)
+    s = int(np.argmax(value))
+    ops = pick[structure_edges[s], chosen[s].astype(np.int64)]
+    return float(value[s]), ops, structure_inputs[s]
