@@ -58,6 +58,8 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="auto")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--threads", type=positive_int("--threads"), default=None, help="CPU threads")
+    parser.add_argument("--workers", type=number("--workers", integer=True, minimum=0), default=8,
+                        help="data loading workers for image folders (as in the other vision tools)")
     parser.add_argument("--seed", type=number("--seed", integer=True, minimum=0), default=0)
     parser.add_argument("--report-to", choices=REPORT_TO, default="tensorboard",
                         help="accelerate trackers; logs go to OUTPUT_DIR/logs")
@@ -88,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = replace(config, **changes)
     recipe = TrainingRecipe(epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=args.batch_size,
                             learning_rate=args.learning_rate, momentum=args.momentum, weight_decay=args.weight_decay,
-                            label_smoothing=args.label_smoothing, steps_per_epoch=args.steps_per_epoch, seed=args.seed)
+                            label_smoothing=args.label_smoothing, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+                            workers=args.workers if args.dataset == "image_folder" else 0)
     accelerator = make_accelerator(args.mixed_precision, run_dir=output_dir, cpu=args.cpu, report_to=args.report_to)
     accelerator.init_trackers("train")
     result = train_network(config, splits, recipe, output_dir, accelerator, progress=not args.quiet,

@@ -38,7 +38,8 @@ def _train(tmp_path: pathlib.Path, dataset: str, data_dir: pathlib.Path | None, 
     space.network_config([0, 1, 2, 3, 4, 5]).save(config)
     out = tmp_path / "train"
     argv = ["--config", str(config), "--dataset", dataset, "--epochs", "1", "--steps-per-epoch", "2",
-            "--batch-size", "16", "--lr", "0.05", "--cpu", "--quiet", "--report-to", "none", "--output-dir", str(out)]
+            "--batch-size", "16", "--lr", "0.05", "--cpu", "--quiet", "--report-to", "none", "--workers", "1",
+            "--output-dir", str(out)]
     argv += ["--data-dir", str(data_dir)] if data_dir is not None else []
     argv += ["--image-size", str(image_size)] if image_size is not None else []
     assert _tool("train_mobilenet.py")(argv) == 0

@@ -94,18 +94,32 @@ def plot_pareto_front(
     front: list[Any], cost_name: str, path: str | os.PathLike, title: str = "ENG Pareto front",
     highlight: list[Any] | None = None,
 ) -> Path:
-    """Expectation vs cost of ENG answers (``GenerationResult``), with optional highlighted answers."""
+    """Expectation vs cost of ENG answers (``GenerationResult``), with optional highlighted answers.
+
+    The highlighted answers are drawn on the front (a cheaper-and-better staircase over both sets), and their
+    labels sit inside the axes: to the left of points in the right half, to the right otherwise.
+    """
     figure = new_figure(figsize=(6, 4))
     axis = figure.subplots()
-    costs = [r.costs[cost_name] for r in front]
-    values = [r.expectation for r in front]
+    points = sorted({(float(r.costs[cost_name]), float(r.expectation)) for r in [*front, *(highlight or [])]})
+    staircase, best = [], -np.inf
+    for cost, value in points:  # keep a point only if it beats every cheaper one
+        if value > best:
+            staircase.append((cost, value))
+            best = value
+    costs = [c for c, _ in staircase]
+    values = [v for _, v in staircase]
     axis.step(costs, values, where="post", color="tab:blue", linewidth=1)
     axis.plot(costs, values, "o", color="tab:blue", markersize=3, label="Pareto-optimal architectures")
+    axis.margins(x=0.08, y=0.15)
+    middle = (min(costs) + max(costs)) / 2 if costs else 0.0
     for answer in highlight or []:
-        axis.plot(answer.costs[cost_name], answer.expectation, "*", color="tab:red", markersize=11)
+        x, y = answer.costs[cost_name], answer.expectation
+        axis.plot(x, y, "*", color="tab:red", markersize=11)
         label = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items())
-        axis.annotate(label, (answer.costs[cost_name], answer.expectation), textcoords="offset points",
-                      xytext=(5, -12), fontsize=7, color="tab:red")
+        right_half = x > middle
+        axis.annotate(label, (x, y), textcoords="offset points", xytext=(-7, 6) if right_half else (7, -12),
+                      ha="right" if right_half else "left", fontsize=7, color="tab:red")
     axis.set_xlabel(cost_name)
     axis.set_ylabel("architecture expectation E[α]")
     axis.set_title(title, fontsize=10)

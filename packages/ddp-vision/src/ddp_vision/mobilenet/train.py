@@ -53,6 +53,8 @@ class TrainingRecipe:
     steps_per_epoch : int or None
         Cap on batches per epoch (for quick trials); ``None`` is a full pass.
     seed : int
+    workers : int
+        DataLoader workers for datasets not held as tensors (image folders); not part of the result.
     """
 
     epochs: int = 120
@@ -64,6 +66,7 @@ class TrainingRecipe:
     label_smoothing: float = 0.1
     steps_per_epoch: int | None = None
     seed: int = 0
+    workers: int = 0
 
 
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -101,7 +104,7 @@ def train_network(
     device = accelerator.device
     # channels_last on every device: on the CPU, depthwise backward in the default layout is up to 30x slower
     stream_args = dict(mean=splits.mean, std=splits.std, device=device, process_index=accelerator.process_index,
-                       num_processes=accelerator.num_processes, channels_last=True)
+                       num_processes=accelerator.num_processes, channels_last=True, num_workers=recipe.workers)
     train_stream = BatchStream(splits.train, recipe.batch_size, shuffle=True, augmentation=splits.train_augmentation,
                                seed=recipe.seed, **stream_args)
     eval_stream = BatchStream(evaluation, recipe.eval_batch_size, shuffle=False, **stream_args)
@@ -115,7 +118,10 @@ def train_network(
     checkpoint = output_dir / "checkpoint.pt"
     if checkpoint.is_file():
         state = load_state(checkpoint)
-        problems = describe_mismatch(state.get("recipe", {}), dataclasses.asdict(recipe), RECIPE_FLAGS)
+        # --workers changes how fast batches come, never which: not a setting a resume must repeat
+        saved = {k: v for k, v in state.get("recipe", {}).items() if k != "workers"}
+        now = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "workers"}
+        problems = describe_mismatch(saved, now, RECIPE_FLAGS)
         if state.get("network") != config.to_dict():
             problems.append("--config: another network (or --image-size/--dropout/classes) than the saved one")
         if problems:
