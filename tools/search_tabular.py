@@ -23,7 +23,6 @@ from ddp_core import (
     SearchConfig,
     TrackerCallback,
     final_summary,
-    generate,
     pareto_front,
     plot_pareto_front,
     run_cli,
@@ -155,6 +154,7 @@ def main(argv: Sequence[str]) -> int:
         eng_rows.append(row)
         print(f"  {budget:>16}: {key}  E[α]={answer.expectation:.4f}  params {answer.costs['params_m']:.3f}M  "
               f"flops {answer.costs['flops_m']:.2f}M  true acc {row['true_mean_acc']:.2f}%  rank {row['rank']}")
+        print(f"  {'':>16}  how: {answer.how}")
     front = pareto_front(macro_space(), result.distribution, costs, "flops_m", live_only=False, points=60)
     plot_pareto_front(front, "flops_m", run_dir / "pareto_flops.png", "NAS-Bench-Macro: ENG over the full space",
                       highlight=[a for a in engs if a.feasible and "flops_m" in a.budgets])
@@ -185,9 +185,8 @@ def main(argv: Sequence[str]) -> int:
                       f"{wins:>15}")
     write_json_atomic(run_dir / "report.json", report)
     print()
-    # checked with the ENG tools/generate.py runs on this run by default (Eq. 10 on θ over the full space)
-    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: generate(
-        result.space, result.distribution, costs, budgets, live_only=False, on_infeasible="report"))
+    # checked with the ENG tools/generate.py runs on this run by default (the same recommended network)
+    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: result.generate(costs, budgets))
     next_command = f"python tools/generate.py {run_dir} {budget_flags([{'flops_m': b} for b in suggested])}"
     print(final_summary(run_dir, result, next_command,
                         {"report": f"{run_dir / 'report.json'}, {run_dir / 'pareto_flops.png'}"}))

@@ -1,5 +1,7 @@
 """ENG on a NAS-Bench-Macro (tabular oracle) run: ``tools/generate.py RUN_DIR --budget params_m=1.5
---budget flops_m=40``, writing ``RUN_DIR/generated.json`` (one entry per budget, in order).
+--budget flops_m=40``, writing ``RUN_DIR/generated.json`` (one entry per budget, in order): the recommended
+network per budget (``--eng``: the run's preset's ENG by default) with a line on how it was chosen, and the
+alternatives (the θ answer, the best evaluated network) under ``alternatives``.
 
 A budget that no network of the space meets is reported in its place with the smallest achievable cost, and
 the others are answered, as for every space; a call where none can be met writes nothing (exit 2).
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ddp_core.budgets import add_budget_arguments, budget_label, requests_from_args
+from ddp_core.run_eng import ENG_CHOICES, ENG_HELP, alternatives_entry, recommend_for_run
 from ddp_core.space import CostTable
 
 BUDGET_KEYS = ("params_m", "flops_m")
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pruned-space", action="store_true",
                         help="only the live candidates (the search prunes each layer to one, so default: full space)")
     parser.add_argument("--benchmark", help="NAS-Bench-Macro JSON, to report true accuracies")
+    parser.add_argument("--eng", choices=ENG_CHOICES, default=None, help=ENG_HELP)
     return parser
 
 
@@ -49,13 +53,15 @@ def cli(run_dir: Path, argv: list[str]) -> int:
     requests = requests_from_args(args, combine="separate", keys=BUDGET_KEYS) or [{}]
     run = load_run(run_dir)
     benchmark = NasBenchMacro(args.benchmark) if args.benchmark else None
-    answers = generate(run.space, run.distribution, macro_costs_m(), requests, live_only=args.pruned_space,
-                       on_infeasible="report")
+    costs = macro_costs_m()
+    answers = recommend_for_run(run, costs, requests, eng=args.eng, live_only=args.pruned_space)
+    thetas = generate(run.space, run.distribution, costs, requests, live_only=args.pruned_space,
+                      on_infeasible="report")
     if not any(answer.feasible for answer in answers):
         raise ValueError(" | ".join(f"{budget_label(a.budgets)}: {a.message}" for a in answers)
                          + f"; nothing written to {Path(run_dir) / 'generated.json'}")
     out: list[dict[str, Any]] = []
-    for answer in answers:
+    for answer, theta in zip(answers, thetas, strict=True):
         entry = answer.to_dict()
         out.append(entry)
         if not answer.feasible:
@@ -65,9 +71,11 @@ def cli(run_dir: Path, argv: list[str]) -> int:
         if benchmark is not None:
             entry["true_mean_acc"] = benchmark.entries[entry["key"]].mean_acc
             entry["rank"] = benchmark.rank(entry["key"])
+        entry["alternatives"] = alternatives_entry(answer, theta)
         extra = "" if benchmark is None else f"  true acc {entry['true_mean_acc']:.2f}% rank {entry['rank']}"
         print(f"{budget_label(answer.budgets):>22}: {entry['key']}  E[α]={answer.expectation:.4f}  "
               f"params {answer.costs['params_m']:.3f}M  flops {answer.costs['flops_m']:.2f}M{extra}")
+        print(f"{'':>22}  how: {answer.how}")
     write_json_atomic(Path(run_dir) / "generated.json", out)
     print(f"-> {Path(run_dir) / 'generated.json'}")
     return 0
