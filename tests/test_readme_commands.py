@@ -1,0 +1,177 @@
+"""Every command of the README's "What you can run" table, as a user types it (issue 16, item 6).
+
+The commands are read from README.md itself, so a row that changes changes what runs here. The fast test checks
+that every command names a script this file knows how to run offline and that every flag the README spells is
+one the tool accepts. The end-to-end test runs the vision rows in order (search, ENG, latency, train, export) in
+process, each as the README spells it with its placeholders filled and the smallest sizes appended:
+``accelerate launch X`` runs ``X`` in this process (one CPU process, what accelerate launches on a CPU machine),
+``--device cuda`` runs as ``--device cpu`` (no GPU here), CIFAR-10 and the ImageNet folder are small generated
+ones in their real layouts. The BERT, segmentation, benchmark and ask/tell rows are exercised by their own
+packages' tests on the same offline data (tests/bert, tests/seg, tests/core); ROWS_RUN_ELSEWHERE names them
+and this file checks the README still spells their flags right.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import runpy
+import shlex
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = re.compile(r"(tools/\w+\.py|benchmarks/\w+\.py|ddp_seg\.mmseg_tools|search\.ask\(\)|search\.tell\()")
+# the rows not run end to end here, and the tests that run each on offline data
+ROWS_RUN_ELSEWHERE = {
+    "tools/search_bert.py": "tests/bert/test_search_e2e.py, test_hub_export.py (MiniLM, synthetic GLUE)",
+    "tools/finetune_bert.py": "tests/bert/test_hub_export.py, test_finetune_outputs.py",
+    "ddp_seg.mmseg_tools": "tests/seg/test_seg_runner.py (synthetic Cityscapes)",
+    "tools/train_seg.py": "tests/seg/test_seg_runner.py",
+    "tools/seg_complexity.py": "tests/seg/test_seg_complexity.py",
+    "tools/search_tabular.py": "tests/core/test_tabular.py",
+    "benchmarks/search_quality.py": "tests/core/test_quality_benchmarks.py",
+    "search.ask()": "tests/core/test_ask_tell.py",
+    "search.tell(": "tests/core/test_ask_tell.py",
+}
+ROWS_RUN_HERE = ("tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
+                 "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py")
+
+
+def readme_commands() -> list[str]:
+    """The backticked commands (and flag fragments) of the "What you can run" table, in order."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## What you can run", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith("| task"):
+            continue
+        cells = re.split(r"(?<!\\) \| ", line.strip().strip("|"))
+        for cell in cells[1:]:
+            spans = [span.replace("\\|", "|") for span in re.findall(r"`([^`]+)`", cell)]
+            # commands and flag fragments; prose mentions such as "mmseg's own `tools/train.py`" are not commands
+            commands += [s for s in spans if s.startswith(("python ", "accelerate ", "search.", "--"))]
+    return commands
+
+
+def run_script(script: str, argv: list[str]) -> int:
+    """``python SCRIPT ARGV`` in this process (its folder first on the import path); returns the exit status."""
+    import sys
+
+    folder = str((REPO / script).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    saved = sys.argv
+    sys.argv = [str(REPO / script), *argv]
+    try:
+        runpy.run_path(str(REPO / script), run_name="__main__")
+    except SystemExit as exit_info:
+        return 0 if exit_info.code is None else exit_info.code if isinstance(exit_info.code, int) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def script_of(command: str) -> str | None:
+    match = SCRIPT.search(command)
+    return match.group(1) if match else None
+
+
+def test_every_readme_command_is_known_and_its_flags_exist(capsys):
+    commands = readme_commands()
+    scripts = [script_of(c) for c in commands if script_of(c)]
+    assert len(scripts) >= 15, scripts  # the table was read, not an empty section
+    unknown = sorted(set(scripts) - set(ROWS_RUN_HERE) - set(ROWS_RUN_ELSEWHERE))
+    assert not unknown, f"README commands this test does not run: {unknown}; add them here"
+    assert set(ROWS_RUN_HERE) <= set(scripts), "a row run here left the README: update ROWS_RUN_HERE"
+    for command in commands:
+        script = script_of(command)
+        if script is None or not script.startswith("tools/") or script == "tools/generate.py":
+            continue  # generate's flags depend on the run's space: the end-to-end test runs them
+        assert run_script(script, ["--help"]) == 0, script
+        accepted = set(re.findall(r"--[a-z][a-z0-9-]*", capsys.readouterr().out))
+        spelled = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", command))
+        assert spelled <= accepted, f"{command}: {sorted(spelled - accepted)} not accepted by {script}"
+
+
+def _command(script: str) -> list[str]:
+    """The README's first command for ``script``, as argv after the script (``accelerate launch``/``python``
+    dropped, optional ``[...]`` parts dropped)."""
+    for command in readme_commands():
+        if script_of(command) == script:
+            words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))
+            return words[words.index(script) + 1:]
+    raise AssertionError(f"{script} is not in the README table")
+
+
+def _commands(script: str) -> list[list[str]]:
+    out = []
+    for command in readme_commands():
+        if script_of(command) == script:
+            words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))
+            out.append(words[words.index(script) + 1:])
+    return out
+
+
+def _fill(argv: list[str], values: dict[str, str]) -> list[str]:
+    return [values.get(word, word) for word in argv]
+
+
+def _run(script: str, argv: list[str]) -> None:
+    status = run_script(script, argv)
+    assert status == 0, f"{script} {' '.join(argv)} exited {status}"
+
+
+@pytest.mark.slow
+def test_vision_rows_end_to_end(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import torchvision
+
+    sys.path.insert(0, str(REPO / "tests" / "vision"))
+    from image_data import write_cifar_batches, write_image_folder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    write_cifar_batches(tmp_path / "cifar", per_batch=8, test=8)
+    # generated batches cannot match the real files' checksums (the check stays on for users' data)
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: os.path.exists(path))
+    write_image_folder(tmp_path / "imagenet", per_class=4)
+    quick = ["--rounds-per-stage", "1", "--steps-per-unit", "1", "--batch-size", "8", "--eval-batch-size", "16",
+             "--quiet", "--threads", "1", "--report-to", "none", "--cpu"]
+
+    # DARTS search on CIFAR-10, then ENG and training of the genotype
+    darts = tmp_path / "darts"
+    _run("tools/search_darts.py", _fill(_command("tools/search_darts.py"), {"DIR": str(tmp_path / "cifar")})
+         + quick + ["--channels", "4", "--layers", "3", "--budget", "none", "--run-dir", str(darts)])
+    _run("tools/generate.py", _fill(_commands("tools/generate.py")[0], {"RUN_DIR": str(darts)}) + ["--no-draw"])
+    _run("tools/train_darts.py", _fill(_command("tools/train_darts.py"), {"RUN_DIR": str(darts),
+                                                                         "DIR": str(tmp_path / "cifar")})
+         + ["--epochs", "1", "--channels", "4", "--layers", "3", "--batch-size", "16", "--cpu", "--quiet",
+            "--report-to", "none", "--output-dir", str(tmp_path / "darts-train")])
+    assert (tmp_path / "darts-train" / "model.safetensors").is_file()
+
+    # MobileNet search on an ImageNet-layout folder, DDPNAS-A/B/C, a latency table, training and export
+    mobile = tmp_path / "mobile"
+    _run("tools/search_mobilenet.py", _fill(_command("tools/search_mobilenet.py"),
+                                            {"/data/imagenet": str(tmp_path / "imagenet")})
+         + quick + ["--image-size", "16", "--width-multiplier", "0.25", "--stage-depths", "1,1,1,1,2,1",
+                    "--workers", "0", "--run-dir", str(mobile)])
+    _run("tools/generate.py", _fill(_commands("tools/generate.py")[1], {"RUN_DIR": str(mobile)}))
+    networks = sorted((mobile / "generated").glob("network_*.json"))
+    assert networks, sorted(p.name for p in (mobile / "generated").iterdir())
+    latency = _fill(_command("tools/measure_latency.py"), {"RUN_DIR": str(mobile), "cuda": "cpu"})
+    _run("tools/measure_latency.py", latency + ["--repeats", "5", "--warmup", "2", "--check", "1",
+                                                "--tolerance", "10"])
+    train, export = _commands("tools/train_mobilenet.py")[0], _commands("tools/export_mobilenet.py")[0]
+    out = tmp_path / "mobile-train"
+    _run("tools/train_mobilenet.py", _fill(train, {"NET.json": str(networks[0]), "DIR": str(tmp_path / "imagenet")})
+         + ["--dataset", "image_folder", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8", "--cpu",
+            "--quiet", "--report-to", "none", "--workers", "0", "--output-dir", str(out)])
+    _run("tools/export_mobilenet.py", _fill(export, {"OUT": str(out)}))  # exactly the README's flags
+    assert (out / "model.onnx").stat().st_size > 1000
+    config = json.loads((out / "config.json").read_text())
+    assert config["preprocessing"]["label_names"] == ["ant", "bee", "cat"]
