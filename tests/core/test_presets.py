@@ -295,3 +295,29 @@ def test_joint_update_by_hand():
     assert update.theta == pytest.approx((0.5 + 0.1 * target) / 1.1)
     assert update.incumbent == (1, 1)  # noise-free: the best observed score
     assert update.protected.tolist() == [[False, True], [False, True]]
+
+
+def test_vectorised_stage_utility_equals_the_record_loop():
+    from ddp_core.space import Requires
+
+    space = SearchSpace([Decision("depth", ["2", "3"]), Decision("w0", ["a", "b", "c"]),
+                         Decision("w1", ["a", "b", "c", "d"], requires=Requires("depth", ("3",)))])
+    rng = np.random.default_rng(11)
+    record = PerformanceRecord(space)
+    for _ in range(40):
+        record.add(1, int(rng.integers(3)), (int(rng.integers(2)), int(rng.integers(3)), int(rng.integers(4))),
+                   float(rng.normal()))
+    record.add(0, 0, (1, 0, 0), 9.0)  # another stage
+    sums, squares, counts = np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 4), dtype=np.int64)
+    for r in record.for_stage(1):
+        for e, k in enumerate(r.architecture):
+            if space.active_mask(r.architecture)[e]:
+                sums[e, k] -= r.score
+                squares[e, k] += r.score**2
+                counts[e, k] += 1
+    live = space.full_mask()
+    utility = record.utility(1, live, higher_is_better=False)
+    assert np.array_equal(utility.counts, counts)
+    seen = counts > 0
+    assert utility.values[seen] == pytest.approx(sums[seen] / counts[seen], abs=1e-12)
+    assert utility.recorded.all()

@@ -73,14 +73,18 @@ class PerformanceRecord:
         squares = np.zeros(shape)
         counts = np.zeros(shape, dtype=np.int64)
         sign = 1.0 if higher_is_better else -1.0
-        rows = np.arange(self.space.num_decisions)
-        for record in self.for_stage(stage):
-            active = self.space.active_mask(record.architecture)
-            cols = np.asarray(record.architecture)
-            value = sign * record.score
-            np.add.at(sums, (rows[active], cols[active]), value)
-            np.add.at(squares, (rows[active], cols[active]), value * value)
-            np.add.at(counts, (rows[active], cols[active]), 1)
+        records = self.for_stage(stage)
+        if records:  # every record at once; bincount adds in record order, as a loop over records would
+            from ddp_core.sampling import active_matrix
+
+            architectures = np.array([r.architecture for r in records], dtype=np.int64)
+            values = np.array([sign * r.score for r in records])
+            n, e = np.nonzero(active_matrix(self.space, architectures))
+            flat = e * shape[1] + architectures[n, e]
+            size = shape[0] * shape[1]
+            sums = np.bincount(flat, weights=values[n], minlength=size).reshape(shape)
+            squares = np.bincount(flat, weights=values[n] * values[n], minlength=size).reshape(shape)
+            counts = np.bincount(flat, minlength=size).reshape(shape).astype(np.int64)
         seen = (counts > 0) & live
         means = np.divide(sums, counts, out=np.zeros(shape), where=counts > 0)
         recorded = seen.any(axis=1)
