@@ -9,6 +9,7 @@ Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -25,17 +26,20 @@ from ddp_vision.mobilenet.space import MobileNetSpaceConfig, mobilenet_space
 from ddp_vision.mobilenet.supernet import LayerwiseSupernet
 
 
-def interleaved_images_per_second(steps_by_name, batch: int, steps: int) -> dict[str, float]:
-    """Median images/s of each named step function, timed round-robin so machine load hits all alike."""
+def interleaved_images_per_second(steps_by_name, batch: int, steps: int) -> dict[str, tuple[float, float]]:
+    """Per named step function, images per second of wall time and of process CPU time (medians), timed
+    round-robin so machine load hits all alike. CPU time counts every torch thread: with one thread it is the
+    step's own compute, unaffected by other processes; with more, wall time is what a user waits."""
     for step in steps_by_name.values():
         step(0)  # warm-up, excluded (path 0 is not timed again)
-    times: dict[str, list[float]] = {name: [] for name in steps_by_name}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps_by_name}
     for i in range(steps):
         for name, step in steps_by_name.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             step(i + 1)
-            times[name].append(time.perf_counter() - start)
-    return {name: batch / statistics.median(t) for name, t in times.items()}
+            times[name].append((time.perf_counter() - start, time.process_time() - cpu))
+    return {name: (batch / statistics.median(w for w, _ in t), batch / statistics.median(c for _, c in t))
+            for name, t in times.items()}
 
 
 def main() -> None:
@@ -45,7 +49,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    if args.threads:
+    if args.threads:  # state the threads: 7x7 depthwise convolutions scale very differently with 1 and 2
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     layerwise = mobilenet_space(MobileNetSpaceConfig(resolution=args.resolution, num_classes=1000))
@@ -86,8 +90,9 @@ def main() -> None:
     largest_flops = network_cost(layerwise.network_config(largest)).flops_m
     baseline = measured[("supernet, largest path (mb7_e6 everywhere)", "contiguous")]
     rows = [
-        (label, layout, mean_flops if "sampled" in label else largest_flops, ips, ips / baseline)
-        for (label, layout), ips in measured.items()
+        (label, layout, mean_flops if "sampled" in label else largest_flops, ips, ips / baseline[0], cpu,
+         cpu / baseline[1])
+        for (label, layout), (ips, cpu) in measured.items()
     ]
 
     space = layerwise.search_space()
@@ -112,10 +117,12 @@ def main() -> None:
           f"python {platform.python_version()}")
     print(f"supernet: {sum(p.numel() for p in LayerwiseSupernet(layerwise).parameters()) / 1e6:.1f} M parameters; "
           f"input {args.resolution} px, batch {args.batch}, SGD step fp32, median of {args.steps} steps\n")
-    print("| path | memory format | MACs (M) at this size | images/s | ratio to largest path, contiguous |")
-    print("|---|---|---|---|---|")
-    for label, layout, flops, ips, ratio in rows:
-        print(f"| {label} | {layout} | {flops:.1f} | {ips:.1f} | {ratio:.2f} |")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print("| path | memory format | MACs (M) at this size | images/s (wall) | ratio to largest path, contiguous "
+          "| images per CPU second | ratio (CPU time) |")
+    print("|---|---|---|---|---|---|---|")
+    for label, layout, flops, ips, ratio, cpu, cpu_ratio in rows:
+        print(f"| {label} | {layout} | {flops:.1f} | {ips:.1f} | {ratio:.2f} | {cpu:.1f} | {cpu_ratio:.2f} |")
     print("\n| ENG over the full 21-decision space (224 px costs) | seconds |\n|---|---|")
     for label, seconds in eng.items():
         print(f"| {label} | {seconds:.3f} |")
