@@ -31,6 +31,13 @@ probability = argument_type("--theta-momentum", minimum=0, maximum=1, exclusive_
 temperature = argument_type("--temperature", minimum=0, exclusive_minimum=True)
 threshold = argument_type("--bound-threshold", minimum=0, exclusive_minimum=True)
 seed_type = argument_type("--seed", integer=True, minimum=0, maximum=2**32 - 1)  # numpy and torch seeds
+# Sane caps: the paper's T is 3 and its runs take a few hundred evaluations; a run past a million evaluations is a
+# typo (--rounds-per-stage 1e22 or --stages 3 --no-prune --rounds-per-stage 1e8 would never end).
+MAX_EVALUATIONS = 1_000_000
+MAX_ROUNDS_PER_STAGE = 10_000
+rounds_type = argument_type("--rounds-per-stage", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
+stages_type = argument_type("--stages", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
+evaluations_type = argument_type("--max-evaluations", integer=True, minimum=1, maximum=MAX_EVALUATIONS)
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS") -> argparse._ArgumentGroup:
@@ -42,9 +49,9 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
     group.add_argument("--utility", choices=PRESETS, default="joint",
                        help="preset: joint (default: joint effect estimates, elitist pruning, the best evaluated "
                             "architecture as answer), paper (Eq. 2-5 exactly), authors (the released code exactly)")
-    group.add_argument("--rounds-per-stage", type=positive_int, default=None,
+    group.add_argument("--rounds-per-stage", type=rounds_type, default=None,
                        help="T: rounds between pruning steps (default 3, the paper's)")
-    group.add_argument("--max-evaluations", type=positive_int, default=None, metavar="N",
+    group.add_argument("--max-evaluations", type=evaluations_type, default=None, metavar="N",
                        help="spend at most N evaluations: chooses T (instead of --rounds-per-stage)")
     group.add_argument("--theta-momentum", type=probability, default=None,
                        help="γ of the θ update (default: joint 0.9, paper 0.9, authors 0.8)")
@@ -53,7 +60,7 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
     group.add_argument("--normalization", choices=("sum", "softmax"), default="sum",
                        help="renormalise θ + V by its row sum (authors' code) or a softmax (paper text)")
     group.add_argument("--no-prune", action="store_true", help="the NoPrune ablation")
-    group.add_argument("--stages", type=positive_int, default=None, help="NoPrune only: number of stages")
+    group.add_argument("--stages", type=stages_type, default=None, help="NoPrune only: number of stages")
     group.add_argument("--bound-threshold", type=threshold, default=None,
                        help="postpone pruning while the Theorem 3 bound exceeds this (not in the paper)")
     group.add_argument("--seed", type=seed_type, default=0)

@@ -48,7 +48,8 @@ def add_supernet_arguments(parser: argparse.ArgumentParser, *, dataset: str, bat
     data.add_argument("--dataset", choices=DATASET_NAMES, default=dataset)
     data.add_argument("--data-dir", type=pathlib.Path, default=None,
                       help="cifar10: the folder holding cifar-10-batches-py; image_folder: train/<class>/ (+ val/)")
-    data.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
+    data.add_argument("--image-size", "--resolution", dest="image_size",
+                      type=argument_type("--image-size", integer=True, minimum=1, maximum=MAX_IMAGE_SIZE),
                       default=None, help="input side (default: per dataset; CIFAR-10 is always 32)")
     data.add_argument("--val-fraction", default=0.5, help="part of the training set held out to score architectures",
                       type=argument_type("--val-fraction", minimum=0, maximum=1, exclusive_minimum=True,
@@ -77,8 +78,17 @@ def add_supernet_arguments(parser: argparse.ArgumentParser, *, dataset: str, bat
     training.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+# Image sides above this are typing mistakes (ImageNet searches use 224); a batch of them would not fit anywhere.
+MAX_IMAGE_SIZE = 4096
+
+
 def supernet_description(args: argparse.Namespace, image_size: int, batch_size: int, workers: int) -> dict[str, Any]:
-    """The data and training settings by flag, as ddp-core records them (resolved defaults, not Nones)."""
+    """The data and training settings by flag, as ddp-core records them (resolved defaults, not Nones); the
+    cosine schedule's floor above its start is an error naming both flags."""
+    if args.min_learning_rate > args.learning_rate:
+        raise ValueError(f"--min-learning-rate {args.min_learning_rate:g} is above --learning-rate "
+                         f"{args.learning_rate:g}: the cosine schedule decays from the second to the first; "
+                         "lower --min-learning-rate")
     return {
         "--dataset": args.dataset,
         "--data-dir": None if args.data_dir is None else str(pathlib.Path(args.data_dir).expanduser().resolve()),

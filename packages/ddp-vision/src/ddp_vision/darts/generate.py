@@ -23,7 +23,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from ddp_core import CategoricalDistribution, SearchSpace, read_json, write_json_atomic
+from ddp_core import CategoricalDistribution, SearchSpace, argument_type, read_json, write_json_atomic
 from ddp_core.budgets import add_budget_arguments, budget_type, requests_from_args
 from ddp_core.persistence import write_text_atomic
 from ddp_vision.darts.costs import EvalNetworkSpec, eval_cost_tables, network_costs
@@ -154,15 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrors(prog="tools/generate.py RUN_DIR", description=__doc__.split("\n")[0])
     add_budget_arguments(parser, BUDGET_KEYS, WHOLE_NUMBER_BUDGETS, help_extra="Default: a few examples.")
     parser.add_argument("--network", choices=("cifar", "imagenet"), default="cifar")
-    parser.add_argument("--channels", type=int, default=None, help="default: 36 (cifar) / 48 (imagenet)")
-    parser.add_argument("--layers", type=int, default=None, help="default: 20 (cifar) / 14 (imagenet)")
-    parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--num-classes", type=int, default=None)
+    # bounds far above any DARTS network, so a typo (--layers 100000, --image-size 0) is one line, not a minute
+    parser.add_argument("--channels", type=argument_type("--channels", integer=True, minimum=1, maximum=4096),
+                        default=None, help="default: 36 (cifar) / 48 (imagenet)")
+    parser.add_argument("--layers", type=argument_type("--layers", integer=True, minimum=3, maximum=200), default=None,
+                        help="default: 20 (cifar) / 14 (imagenet)")
+    parser.add_argument("--image-size", type=argument_type("--image-size", integer=True, minimum=8, maximum=4096),
+                        default=None)
+    parser.add_argument("--num-classes", type=argument_type("--num-classes", integer=True, minimum=2,
+                                                            maximum=100_000), default=None)
     parser.add_argument("--nonparam-count", choices=("exactly", "at-most"), default="exactly",
                         help="nonparam_ops=N means exactly N (default; the authors' code, Table 4) or at most N")
     parser.add_argument("--nonparam-cells", choices=("normal", "both"), default="normal",
                         help="N applies to the normal cell only (default; the reduction cell follows θ) or to each")
-    parser.add_argument("--time-limit", type=float, default=60.0,
+    parser.add_argument("--time-limit", type=argument_type("--time-limit", minimum=0, exclusive_minimum=True,
+                                                           maximum=86_400), default=60.0,
                         help="seconds for the whole ENG call; answers not proven optimal by then are flagged")
     parser.add_argument("--no-draw", action="store_true", help="skip the cell drawings")
     return parser

@@ -42,6 +42,12 @@ SPACES = ("mobilenet", "nas-bench-macro")
 DEFAULT_MIN_LIVE = 2
 
 
+# Below this the stride-2 stages leave nothing to tell architectures apart (the synthetic data's default is 8).
+MIN_IMAGE_SIZE = 8
+# MobileNet stages hold 1-4 blocks; 16 leaves room for experiments, 1000 is a typo that builds for minutes.
+MAX_STAGE_DEPTH = 16
+
+
 def stage_depths(text: str) -> tuple[int, ...]:
     """``4,4,4,4,4,1``: blocks per stage, each a positive integer."""
     try:
@@ -51,6 +57,9 @@ def stage_depths(text: str) -> tuple[int, ...]:
                                          f"got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"--stage-depths needs at least one block per stage, got {text!r}")
+    if max(values) > MAX_STAGE_DEPTH or len(values) > MAX_STAGE_DEPTH:
+        raise argparse.ArgumentTypeError(f"--stage-depths takes at most {MAX_STAGE_DEPTH} stages of at most "
+                                         f"{MAX_STAGE_DEPTH} blocks (the paper's: 4,4,4,4,4,1), got {text!r}")
     return values
 
 
@@ -78,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_supernet_arguments(parser, dataset=None, batch_size=512, min_learning_rate=0.0)
     parser.set_defaults(dataset=None)  # image_folder for mobilenet, cifar10 for nas-bench-macro
     space = parser.add_argument_group("space")
-    space.add_argument("--width-multiplier", type=argument_type("--width-multiplier", minimum=0, exclusive_minimum=True),
+    space.add_argument("--width-multiplier", type=argument_type("--width-multiplier", minimum=0, exclusive_minimum=True,
+                                                                maximum=8),
                        default=1.0)
     space.add_argument("--stage-depths", type=stage_depths, default=None,
                        help="blocks per stage, e.g. 4,4,4,4,4,1 (the paper's)")
@@ -102,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = prepare_run_dir(args, pathlib.Path("runs") / args.space)
     config = search_config_from_args(args)
     image_size = resolve_image_size(args.dataset, args.image_size)
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"--image-size {image_size} is below {MIN_IMAGE_SIZE}: MobileNet's stride-2 stages would "
+                         f"reduce it to nothing; pass --image-size {MIN_IMAGE_SIZE} or more (224 for ImageNet)")
     workers = args.workers if args.workers is not None else (8 if args.dataset == "image_folder" else 0)
     description = {**supernet_description(args, image_size, args.batch_size, workers), "--space": args.space,
                    "--width-multiplier": args.width_multiplier, "--dropout": args.dropout,
