@@ -6,7 +6,7 @@ one the tool accepts. The end-to-end test runs the vision rows in order (search,
 process, each as the README spells it with its placeholders filled and the smallest sizes appended:
 ``accelerate launch X`` runs ``X`` in this process (one CPU process, what accelerate launches on a CPU machine),
 ``--device cuda`` runs as ``--device cpu`` (no GPU here), CIFAR-10 and the ImageNet folder are small generated
-ones in their real layouts. The BERT, segmentation, benchmark and ask/tell rows are exercised by their own
+ones in their real layouts. So do the tabular search and the segmentor size. The BERT, segmentation training, benchmark and ask/tell rows are exercised by their own
 packages' tests on the same offline data (tests/bert, tests/seg, tests/core); ROWS_RUN_ELSEWHERE names them
 and this file checks the README still spells their flags right.
 """
@@ -30,14 +30,13 @@ ROWS_RUN_ELSEWHERE = {
     "tools/finetune_bert.py": "tests/bert/test_hub_export.py, test_finetune_outputs.py",
     "ddp_seg.mmseg_tools": "tests/seg/test_seg_runner.py (synthetic Cityscapes)",
     "tools/train_seg.py": "tests/seg/test_seg_runner.py",
-    "tools/seg_complexity.py": "tests/seg/test_seg_complexity.py",
-    "tools/search_tabular.py": "tests/core/test_tabular.py",
     "benchmarks/search_quality.py": "tests/core/test_quality_benchmarks.py",
     "search.ask()": "tests/core/test_ask_tell.py",
     "search.tell(": "tests/core/test_ask_tell.py",
 }
 ROWS_RUN_HERE = ("tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
-                 "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py")
+                 "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py",
+                 "tools/search_tabular.py", "tools/seg_complexity.py")
 
 
 def readme_commands() -> list[str]:
@@ -175,3 +174,18 @@ def test_vision_rows_end_to_end(tmp_path, monkeypatch, capsys):
     assert (out / "model.onnx").stat().st_size > 1000
     config = json.loads((out / "config.json").read_text())
     assert config["preprocessing"]["label_names"] == ["ant", "bee", "cat"]
+
+
+@pytest.mark.slow
+def test_tabular_search_and_segmentor_size_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _run("tools/search_tabular.py", _command("tools/search_tabular.py")
+         + ["--compare-seeds", "0", "--quiet", "--rounds-per-stage", "1", "--report-to", "none",
+            "--run-dir", str(tmp_path / "tabular")])
+    assert (tmp_path / "tabular" / "report.json").is_file()
+    size = _fill(_command("tools/seg_complexity.py"),
+                 {"CONFIG": "ddp_seg::ddpnas/deeplabv3_ddpnas-darts_4xb2-80k_cityscapes-512x1024.py"})
+    shape = size.index("--shape")
+    size[shape + 1:shape + 3] = ["64", "128"]  # the README's 1024x2048, at its smallest size
+    _run("tools/seg_complexity.py", size + ["--json", str(tmp_path / "size.json")])
+    assert json.loads((tmp_path / "size.json").read_text())
