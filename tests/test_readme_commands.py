@@ -6,7 +6,8 @@ one the tool accepts. The end-to-end test runs the vision rows in order (search,
 process, each as the README spells it with its placeholders filled and the smallest sizes appended:
 ``accelerate launch X`` runs ``X`` in this process (one CPU process, what accelerate launches on a CPU machine),
 ``--device cuda`` runs as ``--device cpu`` (no GPU here), CIFAR-10 and the ImageNet folder are small generated
-ones in their real layouts. So do the tabular search and the segmentor size. The BERT, segmentation training, benchmark and ask/tell rows are exercised by their own
+ones in their real layouts. So do the tabular search, the segmentor size, the benchmark and the ask/tell loop. The BERT and segmentation
+training rows are exercised by their own
 packages' tests on the same offline data (tests/bert, tests/seg, tests/core); ROWS_RUN_ELSEWHERE names them
 and this file checks the README still spells their flags right.
 """
@@ -30,13 +31,11 @@ ROWS_RUN_ELSEWHERE = {
     "tools/finetune_bert.py": "tests/bert/test_hub_export.py, test_finetune_outputs.py",
     "ddp_seg.mmseg_tools": "tests/seg/test_seg_runner.py (synthetic Cityscapes)",
     "tools/train_seg.py": "tests/seg/test_seg_runner.py",
-    "benchmarks/search_quality.py": "tests/core/test_quality_benchmarks.py",
-    "search.ask()": "tests/core/test_ask_tell.py",
-    "search.tell(": "tests/core/test_ask_tell.py",
 }
 ROWS_RUN_HERE = ("tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
                  "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py",
-                 "tools/search_tabular.py", "tools/seg_complexity.py")
+                 "tools/search_tabular.py", "tools/seg_complexity.py", "benchmarks/search_quality.py",
+                 "search.ask()", "search.tell(")
 
 
 def readme_commands() -> list[str]:
@@ -189,3 +188,23 @@ def test_tabular_search_and_segmentor_size_rows(tmp_path, monkeypatch):
     size[shape + 1:shape + 3] = ["64", "128"]  # the README's 1024x2048, at its smallest size
     _run("tools/seg_complexity.py", size + ["--json", str(tmp_path / "size.json")])
     assert json.loads((tmp_path / "size.json").read_text())
+
+
+@pytest.mark.slow
+def test_benchmark_and_ask_tell_rows(tmp_path, monkeypatch):
+    from ddp_core import DDPSearch, SearchConfig
+    from ddp_core.tabular import MacroOracle, NasBenchMacro, macro_space
+
+    monkeypatch.chdir(tmp_path)
+    _run("benchmarks/search_quality.py", _command("benchmarks/search_quality.py")
+         + ["--problems", "macro", "--rounds", "1", "--seeds", "1", "--methods", "joint,random",
+            "--out", str(tmp_path / "quality.json")])
+    assert (tmp_path / "quality.json").is_file()
+    # the README's ask/tell loop (packages/ddp-core/README.md), driven by the tabular oracle
+    oracle = MacroOracle(NasBenchMacro(REPO / "data/nas-bench-macro/nas-bench-macro_cifar10.json"), seed=0)
+    search = DDPSearch(macro_space(), config=SearchConfig(rounds_per_stage=1), higher_is_better=True,
+                       run_dir=tmp_path / "ask-tell")
+    while not search.finished:
+        for architecture in search.ask():
+            search.tell(architecture, oracle.score(architecture))
+    assert len(search.result().architecture) == macro_space().num_decisions
