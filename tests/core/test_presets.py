@@ -158,7 +158,7 @@ def test_vectorised_authors_update_equals_the_record_loop(higher_is_better):
                          Decision("w1", ["a", "b", "c", "d"], requires=Requires("depth", ("3",)))])
     rng = np.random.default_rng(7)
     record, rows = PerformanceRecord(space), []
-    for i in range(60):  # rounds 0..9 out of order, a gap (no round 4), some candidates never scored in a round
+    for _ in range(60):  # rounds 0..9 out of order, a gap (no round 4), some candidates never scored in a round
         t = int(rng.choice([0, 1, 2, 3, 5, 6, 7, 8, 9]))
         architecture = (int(rng.integers(2)), int(rng.integers(2)), int(rng.integers(4)))
         score = float(rng.uniform(-2.0, 1.0))
