@@ -144,7 +144,10 @@ def test_vision_rows_end_to_end(tmp_path, monkeypatch, capsys):
     darts = tmp_path / "darts"
     _run("tools/search_darts.py", _fill(_command("tools/search_darts.py"), {"DIR": str(tmp_path / "cifar")})
          + quick + ["--channels", "4", "--layers", "3", "--budget", "none", "--run-dir", str(darts)])
+    capsys.readouterr()
     _run("tools/generate.py", _fill(_commands("tools/generate.py")[0], {"RUN_DIR": str(darts)}) + ["--no-draw"])
+    # "cifar" is the network layout, not the dataset (a digits run used to print "evaluation network: cifar")
+    assert "DARTS cifar layout" in capsys.readouterr().out
     _run("tools/train_darts.py", _fill(_command("tools/train_darts.py"), {"RUN_DIR": str(darts),
                                                                          "DIR": str(tmp_path / "cifar")})
          + ["--epochs", "1", "--channels", "4", "--layers", "3", "--batch-size", "16", "--cpu", "--quiet",

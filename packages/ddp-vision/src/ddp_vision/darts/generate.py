@@ -124,8 +124,10 @@ def format_report(report: dict) -> str:
     """Human-readable lines of an ``eng.json`` report."""
     net = report["network"]
     rule, cells = report.get("nonparam_rule", "at_most"), report.get("nonparam_cells", "both")
-    lines = [f"evaluation network: {net['kind']}, {net['layers']} cells, {net['channels']} channels, "
-             f"{net['image_size']}px, {net['num_classes']} classes",
+    # "cifar" is the DARTS network layout, not the dataset: a digits run is costed on the CIFAR layout at 8px
+    lines = [f"costs for the evaluation network tools/train_darts.py builds: DARTS {net['kind']} layout, "
+             f"{net['layers']} cells, {net['channels']} channels, {net['image_size']}x{net['image_size']} inputs, "
+             f"{net['num_classes']} classes (--network/--layers/--channels change it)",
              f"DARTS rule: {report['derived']['params_m']:.3f}M params, {report['derived']['flops_m']:.1f}M MACs",
              f"  {report['derived']['genotype_text']}"]
     for answer in report["answers"]:
