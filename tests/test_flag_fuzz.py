@@ -178,3 +178,31 @@ def test_legal_but_wrong_values_are_errors_in_main(tmp_path, capsys):
         assert len(err) == 1 and expected in err[0], err
         assert time.perf_counter() - started < 30
         assert not (tmp_path / "run" / "state.json").exists()
+
+
+def test_files_of_the_wrong_kind_are_one_clear_error(tmp_path):
+    """A pickle, a JSON list or wrong types given where a genotype, network config or latency table is expected
+    (issue 18 items 4, 5): a ValueError naming the file and what it should hold, never a traceback's TypeError."""
+    from ddp_vision.darts.training import load_genotype
+    from ddp_vision.mobilenet.config import NetworkConfig
+    from ddp_vision.mobilenet.latency import load_latency_table
+
+    pickle_file = tmp_path / "genotype.json"
+    pickle_file.write_bytes(b"\x80\x04\x95\x00pickle")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"normal": [["sep_conv_3x3", "x"]], "normal_concat": 5, "reduce": [], "reduce_concat": []}')
+    cases = [
+        (load_genotype, pickle_file, "is not text (a binary file, such as a pickle?)"),
+        (load_genotype, listed, "genotype JSON must be an object"),
+        (load_genotype, wrong, "genotype JSON has wrong types"),
+        (NetworkConfig.load, listed, "a network config is a JSON object, got a list"),
+        (NetworkConfig.load, pickle_file, "is not text"),
+        (load_latency_table, listed, "must be a JSON object, got a list"),
+        (load_latency_table, pickle_file, "is not JSON"),
+    ]
+    for load, path, expected in cases:
+        with pytest.raises(ValueError) as error:
+            load(str(path))
+        assert expected in str(error.value) and str(path) in str(error.value), (load, path, error.value)

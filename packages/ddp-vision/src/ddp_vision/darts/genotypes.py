@@ -146,14 +146,25 @@ def genotype_to_dict(genotype: Genotype) -> dict:
 
 
 def genotype_from_dict(data: dict) -> Genotype:
-    """Inverse of :func:`genotype_to_dict`."""
+    """Inverse of :func:`genotype_to_dict`; wrong shapes or types are a ValueError naming the expected form."""
+    form = ('{"normal": [[op, input], ...], "normal_concat": [2, 3, ...], "reduce": [...], "reduce_concat": [...]}, '
+            "as tools/generate.py writes it")
+    if not isinstance(data, dict):
+        raise ValueError(f"genotype JSON must be an object {form}; got a {type(data).__name__}")
     missing = set(Genotype._fields) - set(data)
     if missing:
         raise ValueError(f"genotype JSON lacks {sorted(missing)}")
-    return validate_genotype(Genotype(
-        normal=[tuple(p) for p in data["normal"]], normal_concat=list(data["normal_concat"]),
-        reduce=[tuple(p) for p in data["reduce"]], reduce_concat=list(data["reduce_concat"]),
-    ))
+    try:
+        pairs = {cell: [tuple(p) for p in data[cell]] for cell in ("normal", "reduce")}
+        if any(len(p) != 2 or not isinstance(p[0], str) or isinstance(p[1], bool) or not isinstance(p[1], int)
+               for cell in pairs.values() for p in cell):
+            raise TypeError("each pair is [op name, input index]")
+        concat = {f"{cell}_concat": list(data[f"{cell}_concat"]) for cell in ("normal", "reduce")}
+        if any(isinstance(c, bool) or not isinstance(c, int) for value in concat.values() for c in value):
+            raise TypeError("concat lists hold node numbers")
+    except TypeError as error:
+        raise ValueError(f"genotype JSON has wrong types ({error}): expected {form}") from None
+    return validate_genotype(Genotype(**pairs, **concat))
 
 
 def cell_edges(steps: int) -> Sequence[tuple[int, int]]:

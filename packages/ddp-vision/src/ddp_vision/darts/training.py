@@ -66,11 +66,18 @@ def load_genotype(text: str) -> Genotype:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: run tools/generate.py on that run directory first")
     if path.is_file():
-        content = path.read_text()
-        if path.suffix == ".json":
-            data = json.loads(content)
-            return genotype_from_dict(data.get("genotype", data))
-        return parse_genotype(content)
+        fix = "pass a genotype.json that tools/generate.py wrote, a run directory, a published name or Genotype(...) text"
+        try:
+            content = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"--genotype {path} is not text (a binary file, such as a pickle?): {fix}") from None
+        try:
+            if path.suffix == ".json":
+                data = json.loads(content)
+                return genotype_from_dict(data.get("genotype", data) if isinstance(data, dict) else data)
+            return parse_genotype(content)
+        except ValueError as error:  # json.JSONDecodeError included
+            raise ValueError(f"--genotype {path}: {' '.join(str(error).split())}; {fix}") from None
     raise ValueError(
         f"--genotype {text!r} is neither a file, a run directory, a published name ({', '.join(PUBLISHED_GENOTYPES)}) "
         "nor Genotype(...) text / JSON"

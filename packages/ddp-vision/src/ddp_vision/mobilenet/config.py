@@ -158,7 +158,16 @@ class NetworkConfig:
         path = pathlib.Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"network config {path} does not exist; generate one with tools/generate.py")
-        return cls.from_dict(json.loads(path.read_text()))
+        fix = "pass the JSON written by NetworkConfig.save or tools/generate.py"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"a network config is a JSON object, got a {type(data).__name__}")
+            return cls.from_dict(data)
+        except UnicodeDecodeError:
+            raise ValueError(f"network config {path} is not text (a binary file, such as a pickle?): {fix}") from None
+        except (ValueError, TypeError) as error:  # wrong JSON, wrong keys or types of a block
+            raise ValueError(f"network config {path}: {' '.join(str(error).split())}; {fix}") from None
 
 
 def mobilenetv2_config(

@@ -223,7 +223,14 @@ def load_latency_table(path: str | os.PathLike[str], space: LayerwiseSpace | Non
             f"latency table {path} does not exist; measure one with "
             "`python tools/measure_latency.py --run-dir RUN_DIR --device cpu --batch 1`"
         )
-    table = json.loads(path.read_text())
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"latency table {path} is not JSON ({' '.join(str(error).split())}); measure it again with "
+                         "tools/measure_latency.py") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"latency table {path} must be a JSON object, got a {type(table).__name__}; measure it "
+                         "again with tools/measure_latency.py")
     if table.get("format") != TABLE_FORMAT:
         raise ValueError(f"{path} is not a latency table (format {table.get('format')!r}, expected {TABLE_FORMAT!r})")
     if space is not None:
