@@ -206,3 +206,19 @@ def test_files_of_the_wrong_kind_are_one_clear_error(tmp_path):
         with pytest.raises(ValueError) as error:
             load(str(path))
         assert expected in str(error.value) and str(path) in str(error.value), (load, path, error.value)
+
+
+def test_a_failed_safetensors_write_is_an_os_error_naming_the_file(tmp_path):
+    """safetensors raises its own SafetensorError when a write fails (a full disk during a DARTS checkpoint): it
+    reaches the tools as the OSError it wraps, one line through run_cli; nothing is left half-written."""
+    import torch
+
+    from ddp_core.cli import one_line
+    from ddp_vision.checkpoints import save_weights
+
+    target = tmp_path / "gone" / "supernet.safetensors"
+    with pytest.raises(OSError) as error:
+        save_weights({"w": torch.zeros(3)}, target)
+    assert error.value.errno == 2 and type(error.value).__name__ != "SafetensorError"
+    assert one_line(error.value) == f"No such file or directory: {target} (check the path)"
+    assert not target.parent.exists()

@@ -24,6 +24,7 @@ import os
 import pathlib
 import pickle
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,20 @@ def save_weights(state_dict: dict[str, torch.Tensor], path: str | os.PathLike,
 
             save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, path)
+    except Exception as error:
+        raise safetensors_os_error(error, path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def safetensors_os_error(error: Exception, path: pathlib.Path) -> Exception:
+    """safetensors reports a failed write (a full disk, a missing folder) as ``SafetensorError``, which no tool
+    expects: as the ``OSError`` it wraps (``os error 28``), so it is one line naming the file and the fix."""
+    found = re.search(r"os error (\d+)", str(error))
+    if type(error).__name__ != "SafetensorError" or found is None:
+        return error
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def _encode(obj: Any, groups: dict[str, list[torch.Tensor]], sizes: dict[str, int]) -> Any:
