@@ -37,7 +37,7 @@ from ddp_core.generation import InfeasibleBudget
 from ddp_core.solver import GroupProblem
 from ddp_vision.darts.genotypes import Genotype, cell_edges, genotype_to_dict
 from ddp_vision.darts.space import CELL_TYPES, decision_name
-from ddp_vision.darts.structures import best_cell
+from ddp_vision.darts.structures import best_cell, node_options
 
 __all__ = ["BUDGET_KEYS", "NONPARAM_CELLS", "NONPARAM_RULES", "CellOptions", "EngAnswer", "darts_derivation",
            "enumerate_cell_options", "generate_genotypes"]
@@ -272,7 +272,16 @@ def generate_genotypes(
 
 def _solve_kind(space, edges, kind_budgets, members, answers, dims, counted, fixed, steps, nonparam_rule,
                 nonparam_cells, deadline) -> None:
-    """Cell options enumerated over ``dims`` (exactly), then one group problem per (N, H) signature."""
+    """Cell options enumerated over ``dims`` (exactly), then one group problem per (N, H) signature; without
+    N and H, one group per node instead (:func:`~ddp_vision.darts.structures.node_options`)."""
+    plain = [i for i, b in zip(members, kind_budgets, strict=True) if "cell_height" not in b and not counted]
+    if plain and dims:
+        _solve_by_nodes(space, edges, {i: budgets for i, budgets in zip(members, kind_budgets, strict=True)
+                                       if i in plain}, answers, dims, fixed, steps, nonparam_cells, deadline)
+        kind_budgets = [b for i, b in zip(members, kind_budgets, strict=True) if i not in plain]
+        members = [i for i in members if i not in plain]
+        if not members:
+            return
     options = {}
     for cell in CELL_TYPES:
         constrained = counted and (cell == "normal" or nonparam_cells == "both")
@@ -302,18 +311,50 @@ def _solve_kind(space, edges, kind_budgets, members, answers, dims, counted, fix
             answers[i] = _answer(space, budgets[i], options, groups, solved, fixed, steps, nonparam_cells)
 
 
+def _solve_by_nodes(space, edges, budgets, answers, dims, fixed, steps, nonparam_cells, deadline) -> None:
+    """Additive budgets only: the 2 x steps nodes are the groups of one exact group-knapsack problem."""
+    columns = [_ADDITIVE.index(n) for n in dims]
+    nodes = {cell: node_options(edges[cell], steps, columns) for cell in CELL_TYPES}
+    groups = [(cell, node) for cell in CELL_TYPES for node in range(steps)]
+    problem = GroupProblem([nodes[c][n]["value"] for c, n in groups], [nodes[c][n]["additive"] for c, n in groups],
+                           list(_ADDITIVE), fixed)
+    indices = list(budgets)
+    rows = [[float(budgets[i].get(n, np.inf)) for n in _ADDITIVE] for i in indices]
+    remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+    for i, solved in zip(indices, problem.solve_many(rows, remaining), strict=True):
+        if not solved.feasible:
+            answers[i] = _answer(space, budgets[i], None, None, solved, fixed, steps, nonparam_cells)
+            continue
+        cells = {}
+        for cell in CELL_TYPES:
+            picked = [nodes[c][n] for (c, n), _ in zip(groups, solved.choice, strict=True) if c == cell]
+            rows_of = [k for (c, _), k in zip(groups, solved.choice, strict=True) if c == cell]
+            cells[cell] = (np.concatenate([p["ops"][k] for p, k in zip(picked, rows_of, strict=True)]),
+                           np.concatenate([p["inputs"][k] for p, k in zip(picked, rows_of, strict=True)]))
+        answers[i] = _answer_from_cells(space, edges, budgets[i], fixed, steps, nonparam_cells, cells,
+                                        float(solved.value), solved.proven_optimal)
+
+
 def _answer_without_costs(space, edges, budget, fixed, steps, rule, cells) -> EngAnswer | None:
     """The exact answer of a request without params / FLOPs budgets (:mod:`ddp_vision.darts.structures`), or
     None when a cell cannot meet it (the enumerating path then says why)."""
     count, height = budget.get("nonparam_ops"), budget.get("cell_height")
-    genotype_cells, cost_sum, per_cell, total = {}, fixed.copy(), {}, 0.0
+    chosen, total = {}, 0.0
     for cell in CELL_TYPES:
         constrained = count is not None and (cell == "normal" or cells == "both")
         found = best_cell(edges[cell], steps, count if constrained else None, height, rule)
         if found is None:
             return None
-        value, ops, inputs = found
-        total += value
+        total += found[0]
+        chosen[cell] = found[1:]
+    return _answer_from_cells(space, edges, budget, fixed, steps, cells, chosen, total, True)
+
+
+def _answer_from_cells(space, edges, budget, fixed, steps, cells, chosen, total, proven) -> EngAnswer:
+    """The answer of ``chosen[cell] = (op per position, input per position)`` with its costs and counts."""
+    genotype_cells, cost_sum, per_cell = {}, fixed.copy(), {}
+    for cell in CELL_TYPES:
+        ops, inputs = chosen[cell]
         genotype_cells[cell] = _names(space, cell, ops, inputs, steps)
         nonparam, depth = 0, [0, 0]
         index = {pair: e for e, pair in enumerate(cell_edges(steps))}
@@ -333,7 +374,7 @@ def _answer_without_costs(space, edges, budget, fixed, steps, rule, cells) -> En
     return EngAnswer(budgets=dict(budget), genotype=genotype, expectation=total / (4 * steps),
                      costs={"params_m": float(cost_sum[0]), "flops_m": float(cost_sum[1]), "nonparam_ops": counted,
                             "cell_height": max(c["cell_height"] for c in per_cell.values())},
-                     per_cell=per_cell, proven_optimal=True)
+                     per_cell=per_cell, proven_optimal=proven)
 
 
 def _answer(space, budget, options, groups, solved, fixed, steps, nonparam_cells) -> EngAnswer | InfeasibleBudget:

@@ -76,3 +76,29 @@ def best_cell(edges: list[dict], steps: int, count: float | None, height: float 
     s = int(np.argmax(value))
     ops = pick[structure_edges[s], chosen[s].astype(np.int64)]
     return float(value[s]), ops, structure_inputs[s]
+
+
+def node_options(edges: list[dict], steps: int, columns: list[int]) -> list[dict]:
+    """Per intermediate node, every (input pair, op, op) with its θ and additive costs, keeping only options that
+    no other option of the node dominates in θ and the costs ``columns`` (indices into the edge tables'
+    ``additive``). Without a count or height budget the nodes of a cell are independent, so each node is one
+    group of the group-knapsack solver, and a dominated option can never be the unique optimum."""
+    from ddp_vision.darts.derivation import pareto_mask
+
+    edge_index = {pair: e for e, pair in enumerate(cell_edges(steps))}
+    out = []
+    for node in range(steps):
+        parts = []
+        for i, j in itertools.combinations(range(node + 2), 2):
+            a, b = edges[edge_index[(node, i)]], edges[edge_index[(node, j)]]
+            na, nb = len(a["ops"]), len(b["ops"])
+            parts.append({
+                "value": (a["theta"][:, None] + b["theta"][None, :]).ravel(),
+                "additive": (a["additive"][:, None, :] + b["additive"][None, :, :]).reshape(na * nb, -1),
+                "ops": np.stack([np.repeat(a["ops"], nb), np.tile(b["ops"], na)], axis=1),
+                "inputs": np.tile([i, j], (na * nb, 1)),
+            })
+        merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        keep = pareto_mask(merged["value"], merged["additive"][:, columns])
+        out.append({key: value[keep] for key, value in merged.items()})
+    return out
