@@ -37,7 +37,7 @@ from ddp_core.generation import InfeasibleBudget
 from ddp_core.solver import GroupProblem
 from ddp_vision.darts.genotypes import Genotype, cell_edges, genotype_to_dict
 from ddp_vision.darts.space import CELL_TYPES, decision_name
-from ddp_vision.darts.structures import best_cell, node_options
+from ddp_vision.darts.structures import best_cell, node_options, pareto_mask
 
 __all__ = ["BUDGET_KEYS", "NONPARAM_CELLS", "NONPARAM_RULES", "CellOptions", "EngAnswer", "darts_derivation",
            "enumerate_cell_options", "generate_genotypes"]
@@ -65,33 +65,6 @@ def _edge_tables(space: SearchSpace, theta: np.ndarray, live: np.ndarray, cell: 
             "additive": np.array([[costs[n].per_candidate[e][k] for n in _ADDITIVE] for k in ops]).reshape(len(ops), 2),
         })
     return out
-
-
-def pareto_mask(values: np.ndarray, costs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Options not weakly dominated (ties keep the first): higher value and lower costs are better; with
-    ``labels``, an option is only compared with options of the same label.
-
-    Sorted by label, value (descending), costs and index, an option can only be dominated by an earlier one, and
-    is iff some earlier option has no higher cost anywhere; blocks of options are compared with the options
-    kept so far and with each other (a dominated earlier option's dominator is earlier still).
-    """
-    n, width = costs.shape
-    labels = np.zeros(n) if labels is None else labels
-    order = np.lexsort((np.arange(n), *[costs[:, j] for j in reversed(range(width))], -values, labels))
-    keep = np.zeros(n, dtype=bool)
-    front_costs, front_labels = np.zeros((0, width)), np.zeros(0)
-    for start in range(0, n, 1024):
-        index = order[start:start + 1024]
-        block_costs, block_labels = costs[index], labels[index]
-        dominated = np.any(np.all(front_costs[None, :, :] <= block_costs[:, None, :], axis=2)
-                           & (front_labels[None, :] == block_labels[:, None]), axis=1)
-        earlier = np.arange(len(index))[None, :] < np.arange(len(index))[:, None]
-        dominated |= np.any(np.all(block_costs[None, :, :] <= block_costs[:, None, :], axis=2)
-                            & (block_labels[None, :] == block_labels[:, None]) & earlier, axis=1)
-        keep[index[~dominated]] = True
-        front_costs = np.concatenate([front_costs, block_costs[~dominated]])
-        front_labels = np.concatenate([front_labels, block_labels[~dominated]])
-    return keep
 
 
 @dataclass

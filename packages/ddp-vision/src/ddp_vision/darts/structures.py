@@ -7,6 +7,9 @@ non-parametric op are enough: with "exactly N", the cell's best is the sum of th
 N largest gains of switching an edge to its best non-parametric op (edges with only one kind are forced);
 with "at most N", only the positive gains count. Heights filter the structures. Exact, and vectorised over
 structures.
+
+Also here: :func:`node_options`, the groups of requests that budget only params / FLOPs, and
+:func:`pareto_mask`, the dominance filter both enumerations use.
 """
 
 from __future__ import annotations
@@ -17,6 +20,33 @@ import itertools
 import numpy as np
 
 from ddp_vision.darts.genotypes import cell_edges
+
+
+def pareto_mask(values: np.ndarray, costs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Options not weakly dominated (ties keep the first): higher value and lower costs are better; with
+    ``labels``, an option is only compared with options of the same label.
+
+    Sorted by label, value (descending), costs and index, an option can only be dominated by an earlier one, and
+    is iff some earlier option has no higher cost anywhere; blocks of options are compared with the options
+    kept so far and with each other (a dominated earlier option's dominator is earlier still).
+    """
+    n, width = costs.shape
+    labels = np.zeros(n) if labels is None else labels
+    order = np.lexsort((np.arange(n), *[costs[:, j] for j in reversed(range(width))], -values, labels))
+    keep = np.zeros(n, dtype=bool)
+    front_costs, front_labels = np.zeros((0, width)), np.zeros(0)
+    for start in range(0, n, 1024):
+        index = order[start:start + 1024]
+        block_costs, block_labels = costs[index], labels[index]
+        dominated = np.any(np.all(front_costs[None, :, :] <= block_costs[:, None, :], axis=2)
+                           & (front_labels[None, :] == block_labels[:, None]), axis=1)
+        earlier = np.arange(len(index))[None, :] < np.arange(len(index))[:, None]
+        dominated |= np.any(np.all(block_costs[None, :, :] <= block_costs[:, None, :], axis=2)
+                            & (block_labels[None, :] == block_labels[:, None]) & earlier, axis=1)
+        keep[index[~dominated]] = True
+        front_costs = np.concatenate([front_costs, block_costs[~dominated]])
+        front_labels = np.concatenate([front_labels, block_labels[~dominated]])
+    return keep
 
 
 @functools.lru_cache(maxsize=8)
@@ -83,8 +113,6 @@ def node_options(edges: list[dict], steps: int, columns: list[int]) -> list[dict
     no other option of the node dominates in θ and the costs ``columns`` (indices into the edge tables'
     ``additive``). Without a count or height budget the nodes of a cell are independent, so each node is one
     group of the group-knapsack solver, and a dominated option can never be the unique optimum."""
-    from ddp_vision.darts.derivation import pareto_mask
-
     edge_index = {pair: e for e, pair in enumerate(cell_edges(steps))}
     out = []
     for node in range(steps):
