@@ -182,7 +182,8 @@ def main(argv: list[str]) -> int:
         table = summarise(rows, methods)
         print_table(table, methods)
     if args.out is not None:
-        args.out.write_text(json.dumps({"engine": engine, "additive_r2": r2, "seeds": args.seeds, "summary": table, "runs": rows}, indent=1))
+        args.out.write_text(json.dumps({"engine": engine, "additive_r2": r2, "seeds": args.seeds, "summary": table, "runs": rows},
+                                       indent=None if args.budgeted else 1, separators=(",", ":") if args.budgeted else None))
     return 0
 
 

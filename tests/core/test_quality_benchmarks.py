@@ -85,3 +85,17 @@ def test_budgeted_job_picks_meet_their_budgets_and_are_summarised(mixed):
             assert 0 <= entry["default_wins_or_ties"] <= 1
     own = [r for r in rows if r["method"] == "own-best"]
     assert sum(r["rank"] is None for r in own) < len(own)
+
+
+def test_reuse_peers_takes_only_peer_runs_it_holds(tmp_path):
+    import json
+
+    from search_quality import reuse_peers
+
+    runs = [{"problem": "cell-1", "method": m, "rounds": 10, "seed": s, "rank": 1} for m in ("joint", "rea") for s in (0, 1)]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"runs": runs}))
+    jobs = [("cell-1", m, 10, s) for m in ("joint", "rea", "tpe") for s in (0, 1)]
+    reused, left = reuse_peers([path], jobs, seeds=2)
+    assert [(r["method"], r["seed"]) for r in reused] == [("rea", 0), ("rea", 1)]
+    assert left == [j for j in jobs if j[1] != "rea"]  # joint uses ddp-core: never reused
