@@ -39,7 +39,13 @@ REFIT_GROWTH = 0.01  # refit when the records grew by this share since the last 
 NOISE_CHECK_MIN_STAGE = 8  # measure the noise (re-score the incumbent once) in stages of at least this many
 MAX_SCORES = 4  # never score one architecture more often than this on purpose
 GLOBAL_SLOTS = 1
-GLOBAL_TIME_S = 0.5  # time limit of the per-round model argmax (a best-found answer is fine there)
+REPAIR = True  # repair rounds so that no slot re-scores by accident
+RESCORE = "noise"  # "noise": re-score where the measured noise makes it worth it; "always": to 2 scores per stage
+INTERACTIONS = True  # False: the model keeps its additive part only (ablation)
+ANSWER = "model"  # "model": the exact argmax of the estimate over the space; "evaluated": the best evaluated
+GLOBAL_TIME_S = 0.5
+EXACT_TARGET_DECISIONS = 12
+MAX_NEIGHBOURS = 256  # one-decision changes a target compares at most  # up to this many decisions a round's model target is the exact argmax  # time limit of the per-round model argmax (a best-found answer is fine there)
 
 
 class ModelCache:
@@ -56,7 +62,7 @@ class ModelCache:
     def get(self, record: PerformanceRecord, force: bool = False) -> QualityModel | None:
         records = record.records
         if self.model is None or len(records) < self.consumed:
-            self.model = QualityModel(self.space, RIDGE, MAX_POINTS)
+            self.model = QualityModel(self.space, RIDGE, MAX_POINTS, interactions=INTERACTIONS)
             self.consumed = self.fitted_records = 0
         new = [r for r in records[self.consumed:] if not getattr(r, "failed", False)
                and r.score is not None and math.isfinite(r.score)]
@@ -74,10 +80,12 @@ class ModelCache:
             self._pairwise = None
         return self.model
 
-    def evaluated(self, record: PerformanceRecord) -> set[Architecture]:
+    def evaluated(self, record: PerformanceRecord):
         """Every architecture with a score (kept in step with the records)."""
         self.get(record)
-        return set(self.model.distinct) if self.model is not None else {r.architecture for r in record.records}
+        if self.model is None:
+            return {r.architecture for r in record.records}
+        return _Avoid(self.model)
 
     def pairwise(self) -> tuple[np.ndarray, np.ndarray]:
         if self._pairwise is None:
@@ -85,19 +93,37 @@ class ModelCache:
         return self._pairwise
 
 
-def ranked_inside(model: QualityModel, live: np.ndarray) -> tuple[list[Architecture], np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
-    """Evaluated architectures: (keys, estimates, counts, order of those inside the live space, best first)."""
+def ranked_inside(model: QualityModel, live: np.ndarray, top: int | None = None,
+                  ) -> tuple[list[Architecture], np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluated architectures: (keys, estimates, counts, indices of those inside the live space, best first;
+    only the ``top`` best when given)."""
     keys, estimates, counts = model.estimates()
-    archs = np.asarray(keys, dtype=np.int64)
-    active = model.active(archs)
-    inside = np.all(~active | live[np.arange(archs.shape[1])[None, :], archs], axis=1)
-    order = np.argsort(-estimates, kind="stable")
-    return keys, estimates, counts, order[inside[order]]
+    archs = model.distinct_rows()
+    active = model.distinct_active()
+    inside = np.flatnonzero(np.all(~active | live[np.arange(archs.shape[1])[None, :], archs], axis=1))
+    if top is not None and len(inside) > top:
+        inside = inside[np.argpartition(-estimates[inside], top - 1)[:top]]
+    order = inside[np.argsort(-estimates[inside], kind="stable")]
+    return keys, estimates, counts, order
+
+
+class _Avoid:
+    """Evaluated architectures (the model's dictionary, no copy) plus the ones chosen for this round."""
+
+    def __init__(self, model: QualityModel) -> None:
+        self.model, self.extra = model, set()
+
+    def __contains__(self, architecture) -> bool:
+        """Membership of an architecture or of its canonical form (branch and bound asks with the latter)."""
+        canonical = self.model.canonical_of(architecture)
+        return canonical in self.model.canonical or canonical in self.extra
+
+    def add(self, architecture) -> None:
+        self.extra.add(self.model.canonical_of(architecture))
 
 
 def incumbent(model: QualityModel, live: np.ndarray) -> Architecture | None:
-    keys, _, _, order = ranked_inside(model, live)
+    keys, _, _, order = ranked_inside(model, live, top=1)
     return keys[order[0]] if len(order) else None
 
 
@@ -107,6 +133,8 @@ def _rescore_worth_it(model: QualityModel, estimates, counts, order, stage_evalu
     top = order[0]
     if counts[top] >= MAX_SCORES or stage_evaluations < NOISE_CHECK_MIN_STAGE:
         return False
+    if RESCORE == "always":
+        return counts[top] < 2
     if not model.has_repeats:
         return counts[top] < 2
     if model.noise <= 1e-9 or len(order) < 2:
@@ -137,9 +165,11 @@ def best_change(space: SearchSpace, model: QualityModel, parent: Architecture, l
     children = _neighbours(space, parent, live, model.active(np.asarray([parent]))[0])
     if not len(children):
         return parent
-    fresh = np.array([tuple(int(k) for k in c) not in avoid for c in children])
+    fresh = np.array([tuple(c) not in avoid for c in children.tolist()], dtype=bool)
     if fresh.any():
         children = children[fresh]
+    if len(children) > MAX_NEIGHBOURS:  # large spaces: a random share of the changes competes
+        children = children[rng.choice(len(children), MAX_NEIGHBOURS, replace=False)]
     mean, std = model.predict(children, return_std=True)
     sampled = model.additive(children, model.sample_coefficients(rng)) - model.additive(children)
     value = mean + sampled + std * rng.standard_normal(len(children))
@@ -147,15 +177,83 @@ def best_change(space: SearchSpace, model: QualityModel, parent: Architecture, l
 
 
 def model_optimum(cache: ModelCache, live: np.ndarray, avoid: set[Architecture], rng: np.random.Generator,
-                  sample: bool = True) -> Architecture | None:
-    """The best architecture of the live space not in ``avoid`` by the model, with sampled additive effects."""
+                  sample: bool = True, start: Architecture | None = None) -> Architecture | None:
+    """A best architecture of the live space not in ``avoid`` by the model with sampled additive effects:
+    exact (branch and bound) on small spaces, coordinate ascent from the sampled additive optimum (and
+    ``start``) on large ones, where a round's target does not need a proof."""
     model = cache.model
     unary, pair = cache.pairwise()
     if sample:
         unary = unary + model.encode_coefficients(model.sample_coefficients(rng) - model.coefficients)
-    found = maximise_pairwise(model.space, unary, pair, model.encoded_offsets, {}, [{}], allowed=live,
-                              exclude=avoid, time_limit_s=GLOBAL_TIME_S)[0]
-    return found.architecture
+    if model.space.num_decisions <= EXACT_TARGET_DECISIONS:
+        found = maximise_pairwise(model.space, unary, pair, model.encoded_offsets, {}, [{}], allowed=live,
+                                  exclude=avoid, time_limit_s=GLOBAL_TIME_S)[0]
+        return found.architecture
+    return coordinate_ascent(model, unary, pair, live, avoid, rng, start)
+
+
+def _pairwise_value(model: QualityModel, unary: np.ndarray, pair: np.ndarray, architecture) -> float:
+    ids = model.encoded_offsets + model.encoded(np.asarray([architecture]))[0]
+    return float(unary[ids].sum() + np.triu(pair[np.ix_(ids, ids)], 1).sum())
+
+
+def coordinate_ascent(model: QualityModel, unary: np.ndarray, pair: np.ndarray, live: np.ndarray,
+                      avoid: set[Architecture], rng: np.random.Generator,
+                      start: Architecture | None = None, sweeps: int = 6) -> Architecture | None:
+    """Local maximum of the pairwise objective over the live space (one decision at a time, random order),
+    then, if it was evaluated already, its best neighbour that was not. Conditional spaces: activity is
+    re-derived after each change (the objective of an inactive decision is its "inactive" value)."""
+    space = model.space
+    offsets = model.encoded_offsets
+    starts = [tuple(int(k) for k in np.argmax(np.where(live, _unary_rows(model, unary), -np.inf), axis=1))]
+    if start is not None:
+        starts.append(tuple(start))
+    best, best_value = None, -np.inf
+    for first in starts:
+        x = list(first)
+        conditional = bool(model.conditional.any())
+        ids = offsets + model.encoded(np.asarray([x]))[0]
+        context = pair[:, ids].sum(axis=1)  # every option's interactions with the current choices
+        for _ in range(sweeps):
+            changed = False
+            for e in rng.permutation(space.num_decisions):
+                options = np.flatnonzero(live[e])
+                if len(options) < 2:
+                    continue
+                if conditional:  # activity may have changed with the last move
+                    ids = offsets + model.encoded(np.asarray([x]))[0]
+                    context = pair[:, ids].sum(axis=1)
+                # diagonal blocks of pair are zero, so option e's own current choice adds nothing here
+                values = unary[offsets[e] + options] + context[offsets[e] + options]
+                k = int(options[int(np.argmax(values))])
+                current = values[int(np.flatnonzero(options == x[e])[0])] if x[e] in options else -np.inf
+                if k != x[e] and values.max() > current + 1e-12:
+                    if not conditional:
+                        context += pair[:, offsets[e] + k] - pair[:, offsets[e] + x[e]]
+                    x[e], changed = k, True
+            if not changed:
+                break
+        value = _pairwise_value(model, unary, pair, x)
+        if value > best_value:
+            best, best_value = tuple(x), value
+    if best is None:
+        return None
+    if best not in avoid:
+        return best
+    parent = best
+    children = _neighbours(space, parent, live, model.active(np.asarray([parent]))[0])
+    children = [c for c in map(tuple, children.tolist()) if c not in avoid]
+    if not children:
+        return None
+    values = [_pairwise_value(model, unary, pair, c) for c in children]
+    return children[int(np.argmax(values))]
+
+
+def _unary_rows(model: QualityModel, unary: np.ndarray) -> np.ndarray:
+    out = np.full((model.space.num_decisions, model.space.max_candidates), -np.inf)
+    for e, size in enumerate(model.space.sizes):
+        out[e, :size] = unary[model.encoded_offsets[e]: model.encoded_offsets[e] + size]
+    return out
 
 
 def targets(cache: ModelCache, record: PerformanceRecord, live: np.ndarray, size: int, rng: np.random.Generator,
@@ -165,11 +263,11 @@ def targets(cache: ModelCache, record: PerformanceRecord, live: np.ndarray, size
     model = cache.get(record)
     if model is None:
         return [], [], set()
-    keys, estimates, counts, order = ranked_inside(model, live)
+    keys, estimates, counts, order = ranked_inside(model, live, top=ELITE_POOL)
     if not len(order):
         return [], [], set()
     pool = [keys[i] for i in order[:ELITE_POOL]]
-    avoid = set(keys)
+    avoid = _Avoid(model)
     chosen: list[Architecture | None] = []
     rescore: set[int] = set()
     elites = max(1, int(round(ELITE_FRACTION * size)))
@@ -239,7 +337,30 @@ def repair_round(space: SearchSpace, architectures: list[Architecture], evaluate
     return [tuple(int(k) for k in row) for row in rows]
 
 
-def answer(cache: ModelCache, record: PerformanceRecord) -> tuple[Architecture, dict] | None:
+def replace_forced_repeats(cache: ModelCache, record: PerformanceRecord, architectures: list[Architecture],
+                           keep: set[int], rng: np.random.Generator) -> list[Architecture]:
+    """Slots that still repeat an evaluated architecture after :func:`repair_round` (the live space is nearly
+    exhausted, as in the last stages of a search pruned to one candidate) re-score for nothing when the scores
+    are noise-free: once repeated scores have measured the noise as zero, such a slot takes the model's best
+    unevaluated architecture of the whole space instead (with sampled additive effects)."""
+    model = cache.get(record)
+    if model is None or not model.has_repeats or model.noise > 1e-9 * max(model.residual_variance, 1e-12):
+        return architectures
+    out = list(architectures)
+    full = model.space.full_mask()
+    for r, a in enumerate(out):
+        if r in keep or model.canonical_of(a) not in model.distinct:
+            continue
+        avoid = _Avoid(model)
+        for other in out:
+            avoid.add(other)
+        child = model_optimum(cache, full, avoid, rng)
+        if child is not None:
+            out[r] = child
+    return out
+
+
+def answer(cache: ModelCache, record: PerformanceRecord, live: np.ndarray | None = None) -> tuple[Architecture, dict] | None:
     """The recommended network without a budget: the exact argmax of the estimate over the whole space."""
     model = cache.get(record, force=True)
     if model is None:
@@ -247,6 +368,14 @@ def answer(cache: ModelCache, record: PerformanceRecord) -> tuple[Architecture, 
     found = recommend(model.space, model, {}, [{}])[0]
     if found.architecture is None:
         return None
+    if ANSWER == "live" and live is not None:  # the old default: the best evaluated architecture inside the live space
+        keys, estimates, counts, order = ranked_inside(model, live, top=1)
+        if len(order):
+            found.architecture, found.source, found.estimate = keys[order[0]], "evaluated", float(estimates[order[0]])
+            found.times_evaluated = int(counts[order[0]])
+    elif ANSWER == "evaluated" and found.best_evaluated is not None:
+        found.architecture, found.source, found.estimate = found.best_evaluated, "evaluated", \
+            found.best_evaluated_estimate
     info = {"source": "model optimum (not evaluated yet)" if found.source == "model"
             else "best evaluated architecture (model-adjusted estimate)",
             "times_evaluated": found.times_evaluated, "estimate_normal_score": found.estimate,

@@ -36,6 +36,7 @@ from ddp_core.model import normal_scores
 from ddp_core.space import Architecture, SearchSpace
 
 # (linear share, pairwise share) of the residual variance tried by the marginal likelihood; the rest is s_d.
+NOISE = "adjusted"  # "adjusted": the spread of repeats after the stage intercepts only (ablation)
 _SHARES = [(a, b) for a in (0.0, 0.1, 0.3) for b in (0.0, 0.05, 0.15, 0.3, 0.5, 0.75) if a + b <= 0.9]
 
 
@@ -51,10 +52,12 @@ class QualityModel:
         Cap on the distinct architectures the interaction GP is fitted on (its cost is cubic in them).
     """
 
-    def __init__(self, space: SearchSpace, ridge: float = 1.0, max_points: int = 400) -> None:
+    def __init__(self, space: SearchSpace, ridge: float = 1.0, max_points: int = 400,
+                 interactions: bool = True) -> None:
         self.space = space
         self.ridge = float(ridge)
         self.max_points = int(max_points)
+        self.interactions = bool(interactions)
         sizes = np.asarray(space.sizes, dtype=np.int64)
         self.num_decisions = len(sizes)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -79,9 +82,12 @@ class QualityModel:
         self._gram_features = np.zeros((self.num_features, self.num_features))
         self._feature_stage = np.zeros((self.num_features, 1))
         self._stage_counts = np.zeros(1)
+        # evaluated networks by canonical form (inactive decisions read as one extra value) -> group index;
+        # distinct_architectures holds the first architecture seen for each
         self.distinct: dict[Architecture, int] = {}
         self.distinct_architectures: list[Architecture] = []
-        self._hyper_points = -1
+        self._distinct_rows = np.zeros((capacity, self.num_decisions), dtype=np.int64)
+        self._hyper_points = self._hyper_records = -1
         self.shares = (0.0, 0.0)
         self.fitted = False
 
@@ -102,6 +108,17 @@ class QualityModel:
         """(n, E) candidate per decision with inactive decisions mapped to their extra value (for the kernel)."""
         archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
         return np.where(self.active(archs), archs, np.asarray(self.space.sizes)[None, :])
+
+    @property
+    def canonical(self) -> dict[Architecture, int]:
+        """Every evaluated network in canonical form (membership tests)."""
+        return self.distinct
+
+    def canonical_of(self, architecture: Architecture) -> Architecture:
+        """The network an architecture computes: inactive decisions all read as one extra value."""
+        if not self._controllers:
+            return tuple(architecture)
+        return tuple(int(k) for k in self.encoded([architecture])[0])
 
     def _grow(self, needed: int) -> None:
         capacity = self._features.shape[0]
@@ -128,10 +145,14 @@ class QualityModel:
         self._stages[start:start + n_new] = stages
         self._scores[start:start + n_new] = np.asarray(scores, dtype=np.float64)
         for i, a in enumerate(archs):
-            group = self.distinct.get(a)
+            key = self.canonical_of(a)
+            group = self.distinct.get(key)
             if group is None:
-                group = self.distinct[a] = len(self.distinct_architectures)
+                group = self.distinct[key] = len(self.distinct_architectures)
                 self.distinct_architectures.append(a)
+                if group >= self._distinct_rows.shape[0]:
+                    self._distinct_rows = np.vstack([self._distinct_rows, np.zeros_like(self._distinct_rows)])
+                self._distinct_rows[group] = a
             self._group[start + i] = group
         self.num_records += n_new
         num_stages = int(stages.max()) + 1
@@ -194,13 +215,20 @@ class QualityModel:
         self.counts = np.bincount(groups, minlength=d).astype(np.float64)
         self.means = np.bincount(groups, weights=adjusted, minlength=d) / self.counts
         within = float(((adjusted - self.means[groups]) ** 2).sum())
+        # Repeats across stages also differ by the fitted stage intercepts, which absorb part of the survivors'
+        # quality: the noise is the smaller of the spreads with and without them (identical scores: zero).
+        raw_means = np.bincount(groups, weights=z, minlength=d) / self.counts
+        if NOISE == "min":
+            within = min(within, float(((z - raw_means[groups]) ** 2).sum()))
         repeats = n - d
         self.noise = within / repeats if repeats > 0 else 0.0
         self.has_repeats = repeats > 0
-        self.distinct_features = self.feature_indices(self.distinct_architectures)
+        self.fitted_distinct = d  # architectures appended after this fit have no estimate until the next
+        self.distinct_features = self.feature_indices(self._distinct_rows[:d])
         self.distinct_additive = padded[np.where(self.distinct_features >= 0, self.distinct_features, f)].sum(axis=1)
         self._fit_interactions()
         self.fitted = True
+        self._estimates = None
         return self
 
     def _select_points(self) -> np.ndarray:
@@ -212,9 +240,18 @@ class QualityModel:
         recent = [j for j in range(d - 1, -1, -1) if j not in chosen][: self.max_points - len(chosen)]
         return np.sort(np.array(sorted(chosen) + recent, dtype=np.int64))
 
+    def _onehot(self, encoded: np.ndarray) -> np.ndarray:
+        out = np.zeros((encoded.shape[0], self.num_encoded), dtype=np.float32)
+        rows = np.repeat(np.arange(encoded.shape[0]), self.num_decisions)
+        out[rows, (self.encoded_offsets[None, :] + encoded).ravel()] = 1.0
+        return out
+
     def _kernels(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = self.num_decisions
-        matches = (a[:, None, :] == b[None, :, :]).sum(axis=2).astype(np.float64)
+        if a.shape[0] * b.shape[0] > 4096:  # one BLAS product of one-hot encodings counts the agreements
+            matches = np.rint(self._onehot(a) @ self._onehot(b).T).astype(np.float64)
+        else:
+            matches = (a[:, None, :] == b[None, :, :]).sum(axis=2).astype(np.float64)
         linear = matches / e
         pairwise = matches * (matches - 1) / (e * (e - 1)) if e > 1 else np.zeros_like(matches)
         return linear, pairwise
@@ -222,15 +259,17 @@ class QualityModel:
     def _fit_interactions(self) -> None:
         points = self._select_points()
         self.points = points
-        self.point_encoded = self.encoded([self.distinct_architectures[j] for j in points])
+        self.point_encoded = self.encoded(self._distinct_rows[points])
         residual = self.means[points] - self.distinct_additive[points]
         noise_mean = self.noise / self.counts[points]
         linear, pairwise = self._kernels(self.point_encoded, self.point_encoded)
         total = max(float(np.mean(residual**2)) - float(np.mean(noise_mean)), 1e-6)
-        if len(points) != self._hyper_points and (self._hyper_points < 0 or len(points) >= 1.2 * self._hyper_points
-                                                  or len(points) < self._hyper_points):
-            self.shares = self._choose_shares(residual, noise_mean, linear, pairwise, total)
-            self._hyper_points = len(points)
+        # the shares are chosen again when the data grew by a fifth (they change slowly; each try is a Cholesky)
+        if self._hyper_points < 0 or len(points) >= 1.2 * self._hyper_points or len(points) < self._hyper_points \
+                or self.num_records >= 1.2 * self._hyper_records:
+            self.shares = self._choose_shares(residual, noise_mean, linear, pairwise, total) \
+                if self.interactions else (0.0, 0.0)
+            self._hyper_points, self._hyper_records = len(points), self.num_records
         share_linear, share_pairwise = self.shares
         self.s_linear, self.s_pairwise = share_linear * total, share_pairwise * total
         self.s_distinct = max(total * (1.0 - share_linear - share_pairwise), 1e-6)
@@ -238,6 +277,7 @@ class QualityModel:
         covariance[np.diag_indices_from(covariance)] += self.s_distinct + noise_mean + 1e-9
         factor = np.linalg.cholesky(covariance)
         self._gp_factor = factor
+        self._gp_factor_inverse = np.linalg.inv(factor)  # lower triangular; predictive variances need L⁻¹ k
         self.alpha = _cho_solve(factor, residual)
         self.point_residual = residual
 
@@ -264,26 +304,56 @@ class QualityModel:
         features = self.feature_indices(architectures)
         return padded[np.where(features >= 0, features, self.num_features)].sum(axis=1)
 
+    def _interaction_mean(self, encoded: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """k(x, points) α for many x without (n, points) float64 temporaries: with m the agreement counts,
+        k α = s1/E (m α) + s2/(E(E-1)) ((m² - m) α)."""
+        e = self.num_decisions
+        points = self._onehot(self.point_encoded).T
+        alpha = self.alpha.astype(np.float32)
+        out = np.empty(encoded.shape[0])
+        pair_scale = self.s_pairwise / (e * (e - 1)) if e > 1 else 0.0
+        for first in range(0, encoded.shape[0], chunk):
+            matches = self._onehot(encoded[first:first + chunk]) @ points
+            linear = matches @ alpha
+            squared = (matches * matches) @ alpha
+            out[first:first + chunk] = (self.s_linear / e - pair_scale) * linear + pair_scale * squared
+        return out
+
     def predict(self, architectures: Sequence[Architecture], return_std: bool = False):
         """Model prediction (normal-score units, intercepts left out): additive + interactions. With
         ``return_std`` also the interaction part's posterior standard deviation."""
         archs = np.atleast_2d(np.asarray(architectures, dtype=np.int64))
+        if not return_std and archs.shape[0] > 512:
+            return self.additive(archs) + self._interaction_mean(self.encoded(archs))
         linear, pairwise = self._kernels(self.encoded(archs), self.point_encoded)
         cross = self.s_linear * linear + self.s_pairwise * pairwise
         mean = self.additive(archs) + cross @ self.alpha
         if not return_std:
             return mean
-        solved = _forward(self._gp_factor, cross.T)
+        solved = self._gp_factor_inverse @ cross.T
         prior = self.s_linear + self.s_pairwise
         variance = np.maximum(prior - (solved**2).sum(axis=0), 0.0)
         return mean, np.sqrt(variance)
 
+    def distinct_rows(self, fitted: bool = True) -> np.ndarray:
+        """(D, E) evaluated architectures, in the order of ``distinct_architectures`` (those of the last fit)."""
+        return self._distinct_rows[: self.fitted_distinct if fitted else len(self.distinct_architectures)]
+
+    def distinct_active(self) -> np.ndarray:
+        """(D, E) active mask of :meth:`distinct_rows` (computed once per fit)."""
+        if getattr(self, "_distinct_active", None) is None or len(self._distinct_active) != self.fitted_distinct:
+            self._distinct_active = self.distinct_features >= 0
+        return self._distinct_active
+
     def estimates(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
         """Per distinct evaluated architecture: (architectures, estimate, times evaluated); see the module doc."""
-        predicted = self.predict(self.distinct_architectures)
-        own = self.means - predicted
-        weight = self.s_distinct / (self.s_distinct + self.noise / self.counts)
-        return list(self.distinct_architectures), predicted + weight * own, self.counts.copy()
+        if self._estimates is None:  # once per fit
+            keys = self.distinct_architectures[: self.fitted_distinct]
+            predicted = self.predict(self._distinct_rows[: self.fitted_distinct])
+            own = self.means - predicted
+            weight = self.s_distinct / (self.s_distinct + self.noise / self.counts)
+            self._estimates = (list(keys), predicted + weight * own, self.counts.copy())
+        return self._estimates  # shared: callers must not modify them
 
     def effects(self, coefficients: np.ndarray | None = None) -> np.ndarray:
         """Additive candidate effects as an (E, Kmax) array, 0 where a candidate does not exist."""
@@ -330,11 +400,6 @@ class QualityModel:
                 block = slice(self.encoded_offsets[d], self.encoded_offsets[d] + self.encoded_sizes[d])
                 pair[block, block] = 0.0
         return unary, pair
-
-
-def _forward(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve L y = b for lower-triangular L (numpy has no triangular solver; L is small)."""
-    return np.linalg.solve(factor, b)
 
 
 def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -157,7 +157,7 @@ def _lambda_grid(problem: _Problem, num_costs: int) -> np.ndarray:
 
 
 def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: float | None,
-              exclude: set[Architecture], to_architecture, node_limit: int = 2_000_000) -> Maximum:
+              exclude, to_architecture, canonical, node_limit: int = 2_000_000) -> Maximum:
     """Depth-first branch and bound; ``lower``: a value to beat (the best evaluated estimate)."""
     depth = len(problem.free)
     room = budget - problem.fixed_cost
@@ -218,7 +218,7 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
             total = value + problem.constant
             if total > best["value"] + 1e-12:
                 architecture = to_architecture(problem, choice)
-                if architecture not in exclude:
+                if canonical(architecture) not in exclude:
                     best["value"], best["choice"] = total, architecture
             return
         if value + problem.constant + bound(t, g, left) <= best["value"] + 1e-12:
@@ -255,7 +255,8 @@ def maximise_pairwise(space: SearchSpace, unary: np.ndarray, pair: np.ndarray, e
     """Exact argmax of a pairwise objective over the (allowed) space under each budget of ``budgets``.
 
     ``lower[r]``: only architectures strictly better than it are returned for budget r (None when none is).
-    ``exclude``: architectures never returned (the evaluated ones, scored separately by their estimates).
+    ``exclude``: networks never returned (the evaluated ones, scored separately by their estimates), as
+    canonical tuples: every inactive decision reads as its extra value ``sizes[e]``.
     """
     allowed = space.full_mask() if allowed is None else np.asarray(allowed, dtype=bool)
     names = list(costs)
@@ -270,12 +271,20 @@ def maximise_pairwise(space: SearchSpace, unary: np.ndarray, pair: np.ndarray, e
             architecture[e] = options[i]
         return tuple(int(k) for k in architecture)
 
+    sizes = np.asarray(space.sizes)
+
+    def canonical(architecture: Architecture) -> Architecture:
+        if not space.controllers:
+            return architecture
+        active = space.active_mask(architecture)
+        return tuple(int(k) if a else int(s) for k, a, s in zip(architecture, active, sizes, strict=True))
+
     out = []
     for r, budget in enumerate(budgets):
         row = np.array([float(budget.get(n, np.inf)) for n in names])
         best = Maximum(None, -np.inf if lower is None else float(lower[r]), True, 0)
         for problem in problems:
-            found = _maximise(problem, row, best.value, deadline, exclude, to_architecture)
+            found = _maximise(problem, row, best.value, deadline, exclude, to_architecture, canonical)
             proven = best.proven and found.proven
             if found.architecture is not None and found.value > best.value:
                 best = Maximum(found.architecture, found.value, proven, best.nodes + found.nodes)
@@ -351,7 +360,7 @@ def recommend(space: SearchSpace, model, costs: Mapping[str, CostTable], budgets
             lower.append(-np.inf)
             evaluated_best.append(None)
     unary, pair = model.pairwise()
-    exclude = set(keys)
+    exclude = model.canonical  # every evaluated network (no copy)
     found = maximise_pairwise(space, unary, pair, model.encoded_offsets, costs, budgets, allowed=allowed,
                               count_constraints=count_constraints, lower=lower, exclude=exclude,
                               time_limit_s=time_limit_s)

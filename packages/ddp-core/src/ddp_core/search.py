@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ddp_core import presets
+from ddp_core import joint, presets
 from ddp_core.config import SearchConfig
 from ddp_core.distribution import CategoricalDistribution, choose_pruned, normalize_rows, prunable_mask
 from ddp_core.records import PerformanceRecord, pruning_error_bound
@@ -43,8 +43,9 @@ class Evaluator(Protocol):
 
 @dataclass
 class SearchResult:
-    """The answer of a search. ``architecture`` is what tools print and save: for the default preset the best
-    evaluated architecture by the model-adjusted estimate, for ``paper``/``authors`` argmax θ.
+    """The answer of a search. ``architecture`` is what tools print and save: for the default preset the
+    recommended network without a budget (the exact argmax of the model's estimate over the whole space), for
+    ``paper``/``authors`` argmax θ; ``generate(costs, budgets)`` gives the recommended network per budget.
     ``theta_architecture`` is argmax θ in every case."""
 
     space: SearchSpace
@@ -55,10 +56,31 @@ class SearchResult:
     record: PerformanceRecord = field(repr=False)
     theta_architecture: Architecture = ()
     answer: dict[str, Any] = field(default_factory=dict)
+    utility: str = "joint"
+    higher_is_better: bool = True
 
     @property
     def evaluations(self) -> int:
         return self.steps
+
+    def generate(self, costs=None, budgets=None, *, eng: str | None = None, live_only: bool = False,
+                 constraints=(), count_constraints=(), on_infeasible: str = "report",
+                 time_limit_s: float | None = 60.0):
+        """The recommended network for each budget (ENG), over the whole space by default.
+
+        ``eng="model"`` (the default preset's): the exact argmax of the search's estimate of quality under the
+        budget, never worse by that estimate than the best evaluated network meeting it; ``eng="theta"`` (the
+        ``paper``/``authors`` presets'): Eq. 10 on θ. One budget mapping gives one GenerationResult (an
+        infeasible one raises); a list gives one entry per budget, an InfeasibleBudget in place of each budget
+        no architecture meets. See :mod:`ddp_core.eng`.
+        """
+        from ddp_core.eng import generate_recommended
+
+        return generate_recommended(self.space, self.record, self.distribution, costs, budgets,
+                                    higher_is_better=self.higher_is_better, utility=self.utility, eng=eng,
+                                    live_only=live_only, constraints=constraints,
+                                    count_constraints=count_constraints, on_infeasible=on_infeasible,
+                                    time_limit_s=time_limit_s)
 
     def describe(self) -> dict[str, str]:
         return self.space.describe(self.architecture)
@@ -148,6 +170,7 @@ class DDPSearch:
                 "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
             )
         self.higher_is_better = higher_is_better
+        self.model_cache = joint.ModelCache(space, higher_is_better)
         self.callbacks = list(callbacks)
         self.broadcast = broadcast
         self.distribution = CategoricalDistribution.uniform(space)
@@ -224,13 +247,17 @@ class DDPSearch:
             self.state.save()
             self._finish()
             return
-        targets, preferences = [], []
+        targets, preferences, rescore = [], [], set()
         if self.config.utility == "joint":
-            targets, preferences = presets.joint_targets(self.space, self.record, live, size,
-                                                         self.higher_is_better, self.sampler.rng,
-                                                         stage_start=self.round == 0 and self.stage > 0,
-                                                         stage_evaluations=self.stage_rounds * size)
+            targets, preferences, rescore = joint.targets(self.model_cache, self.record, live, size, self.sampler.rng,
+                                                          stage_start=self.round == 0 and self.stage > 0,
+                                                          stage_evaluations=self.stage_rounds * size)
         architectures = self.sampler.sample_round(live, targets, preferences)
+        if self.config.utility == "joint" and joint.REPAIR:
+            architectures = joint.repair_round(self.space, architectures, self.model_cache.evaluated(self.record),
+                                               rescore, self.sampler.rng)
+            architectures = joint.replace_forced_repeats(self.model_cache, self.record, architectures, rescore,
+                                                         self.sampler.rng)
         if self.broadcast is not None:
             agreed = [tuple(int(k) for k in a) for a in self.broadcast(architectures)]
             if agreed != architectures:
@@ -375,7 +402,7 @@ class DDPSearch:
             update = presets.authors_update(self.record, self.stage, dist.live, dist.theta, dist.velocity, **common)
         else:
             update = presets.joint_update(self.record, self.stage, dist.live, dist.theta, dist.velocity,
-                                          normalization=config.normalization, **common)
+                                          normalization=config.normalization, cache=self.model_cache, **common)
         dist.theta, dist.velocity = update.theta, update.velocity
         means = self.record.utility(self.stage, dist.live, self.higher_is_better)
         bound = pruning_error_bound(means, dist.live)
@@ -439,8 +466,8 @@ class DDPSearch:
         theta_architecture = self.distribution.best_architecture()
         architecture, answer = theta_architecture, {"source": "argmax θ"}
         if self.config.utility == "joint":
-            found = presets.joint_answer(self.space, self.record, self.distribution.live, self.higher_is_better)
+            found = joint.answer(self.model_cache, self.record, self.distribution.live)
             if found is not None:
                 architecture, answer = found
         return SearchResult(self.space, self.distribution, architecture, self.history, self.steps, self.record,
-                            theta_architecture, answer)
+                            theta_architecture, answer, self.config.utility, self.higher_is_better)
