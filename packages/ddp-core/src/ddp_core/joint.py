@@ -137,7 +137,7 @@ def _rescore_worth_it(model: QualityModel, estimates, counts, order, stage_evalu
         return counts[top] < 2
     if not model.has_repeats:
         return counts[top] < 2
-    if model.noise <= 1e-9 or len(order) < 2:
+    if model.repeat_noise <= 1e-9 or len(order) < 2:
         return False
     runner = order[1]
     spread = math.sqrt(model.noise / counts[top] + model.noise / counts[runner])
@@ -344,7 +344,7 @@ def replace_forced_repeats(cache: ModelCache, record: PerformanceRecord, archite
     are noise-free: once repeated scores have measured the noise as zero, such a slot takes the model's best
     unevaluated architecture of the whole space instead (with sampled additive effects)."""
     model = cache.get(record)
-    if model is None or not model.has_repeats or model.noise > 1e-9 * max(model.residual_variance, 1e-12):
+    if model is None or not model.has_repeats or model.repeat_noise > 1e-9 * max(model.residual_variance, 1e-12):
         return architectures
     out = list(architectures)
     full = model.space.full_mask()

@@ -218,10 +218,13 @@ class QualityModel:
         # Repeats across stages also differ by the fitted stage intercepts, which absorb part of the survivors'
         # quality: the noise is the smaller of the spreads with and without them (identical scores: zero).
         raw_means = np.bincount(groups, weights=z, minlength=d) / self.counts
+        smallest = min(within, float(((z - raw_means[groups]) ** 2).sum()))
         if NOISE == "min":
-            within = min(within, float(((z - raw_means[groups]) ** 2).sum()))
+            within = smallest
         repeats = n - d
         self.noise = within / repeats if repeats > 0 else 0.0
+        # the noise of repeated scores themselves (zero when every repeat scored the same): decides re-scoring
+        self.repeat_noise = smallest / repeats if repeats > 0 else 0.0
         self.has_repeats = repeats > 0
         self.fitted_distinct = d  # architectures appended after this fit have no estimate until the next
         self.distinct_features = self.feature_indices(self._distinct_rows[:d])
