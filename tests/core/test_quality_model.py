@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ddp_core import Decision, DDPSearch, Requires, SearchConfig, SearchSpace
+from ddp_core import DDPSearch, Decision, Requires, SearchConfig, SearchSpace
 from ddp_core.joint import ModelCache, repair_round
 from ddp_core.model import normal_scores
 from ddp_core.quality import QualityModel
