@@ -180,7 +180,7 @@ def test_eng_budget_lists_report_infeasible_budgets_in_place(minilm_run, tmp_pat
     out = capsys.readouterr().out
     assert "ENG params_m <= 1: infeasible" in out and "ENG params_m <= 18: depth" in out
     # one infeasible budget alone: one error line naming the smallest achievable size and --full-space
-    assert generate_cli(run_dir, ["--params-m", "1", "--output", str(output)]) == 2
+    assert generate_cli(run_dir, ["--budget", "params_m=1", "--output", str(output)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "smallest achievable params_m" in error[0] and "--full-space" in error[0]
     with pytest.raises(SystemExit) as exit_info:  # argparse: one model per export
