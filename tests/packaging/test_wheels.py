@@ -200,5 +200,5 @@ def test_console_script_in_the_fresh_venv_names_the_missing_package(venv, tmp_pa
     result = subprocess.run([str(venv / "bin" / "ddpnas-generate"), str(run_dir)], capture_output=True, text=True,
                             timeout=10 * startup_s, env={**os.environ, "PYTHONPATH": ""})
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("installed kinds: bert, nas-bench-macro; install the package that made "
-                                          "the run: pip install ddp-vision"), result.stderr
+    assert "installed kinds: bert, nas-bench-macro; install the package that made the run" in result.stderr
+    assert result.stderr.strip().endswith("it is not on PyPI"), result.stderr
