@@ -55,15 +55,15 @@ def search(run_dir: Path, data_dir: Path, model: str, min_live: int, args) -> fl
 def dev_accuracy(run_dir: Path, data_dir: Path, shapes: list) -> list[float]:
     """Accuracy of each sub-network on the dev split, with the searched supernet's weights."""
     import torch
-    from transformers import AutoTokenizer
 
     from ddp_bert.generate import load_supernet
     from ddp_bert.glue import glue_task, load_glue, make_loader, tokenize
+    from ddp_bert.model_loading import load_tokenizer
     from ddp_core import load_run
 
     run = load_run(run_dir)
     supernet, teacher_dir = load_supernet(run_dir, run)
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    tokenizer = load_tokenizer(teacher_dir)  # trust_remote_code=False
     task = glue_task("rte")
     dev = tokenize(load_glue(task, data_dir)["validation"], task, tokenizer, 32)
     out = []

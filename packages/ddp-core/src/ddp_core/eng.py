@@ -24,10 +24,10 @@ from ddp_core.distribution import CategoricalDistribution
 from ddp_core.generation import (
     GenerationResult,
     InfeasibleBudget,
-    _budget_rows,
     evaluate_costs,
     expectation,
     generate,
+    prepare_request,
 )
 from ddp_core.recommend import CountConstraint, recommend
 from ddp_core.records import PerformanceRecord
@@ -81,14 +81,7 @@ def generate_recommended(
     eng = eng or default_eng(utility)
     if eng not in ENG_KINDS:
         raise ValueError(f"eng must be one of {', '.join(ENG_KINDS)}, got {eng!r}")
-    if on_infeasible not in ("raise", "report"):
-        raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
-    costs = dict(costs or {})
-    for table in costs.values():
-        table.check(space)
-    many = isinstance(budgets, Sequence) and not isinstance(budgets, Mapping)
-    budget_list = [dict(b) for b in budgets] if many else [dict(budgets or {})]  # type: ignore[union-attr]
-    _budget_rows(budget_list, costs)  # names and finite numbers, with one-line errors
+    costs, budget_list, many, _, _ = prepare_request(space, costs, budgets, on_infeasible)
     cache = joint.ModelCache(space, higher_is_better) if eng == "model" else None
     model = cache.get(record, force=True) if cache is not None else None
     if eng == "theta" or model is None:

@@ -155,6 +155,19 @@ def _budget_rows(budget_list: Sequence[Mapping[str, float]], costs: Mapping[str,
     return names, rows.reshape(len(budget_list), len(names))
 
 
+def prepare_request(space: SearchSpace, costs: Mapping[str, CostTable] | None, budgets, on_infeasible: str):
+    """Checked inputs of an ENG call: (costs, budget list, whether a list was given, budgeted names, rows)."""
+    if on_infeasible not in ("raise", "report"):
+        raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
+    costs = dict(costs or {})
+    for table in costs.values():
+        table.check(space)
+    many = isinstance(budgets, Sequence) and not isinstance(budgets, Mapping)
+    budget_list = [dict(b) for b in budgets] if many else [dict(budgets or {})]  # type: ignore[union-attr]
+    names, rows = _budget_rows(budget_list, costs)
+    return costs, budget_list, many, names, rows
+
+
 def _cheapest_per_assignment(space: SearchSpace, allowed: np.ndarray, table: CostTable) -> list[Architecture]:
     matrix = np.where(allowed, table.matrix(space), np.inf)
     cheapest = np.argmin(matrix, axis=1)
@@ -203,14 +216,7 @@ def generate(
     InfeasibleBudgetError
         Naming the smallest achievable cost (fixed part included).
     """
-    if on_infeasible not in ("raise", "report"):
-        raise ValueError(f"on_infeasible must be 'raise' or 'report', got {on_infeasible!r}")
-    costs = dict(costs or {})
-    for table in costs.values():
-        table.check(space)
-    many = isinstance(budgets, Sequence) and not isinstance(budgets, Mapping)
-    budget_list = [dict(b) for b in budgets] if many else [dict(budgets or {})]  # type: ignore[union-attr]
-    names, rows = _budget_rows(budget_list, costs)
+    costs, budget_list, many, names, rows = prepare_request(space, costs, budgets, on_infeasible)
     allowed = distribution.live.copy() if live_only else space.full_mask()
     theta = distribution.generation_theta(live_only)
     problems = _assignment_problems(space, theta, allowed, [costs[n] for n in names], constraints)
