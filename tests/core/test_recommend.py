@@ -89,6 +89,38 @@ def test_branch_and_bound_is_exact_under_budgets_counts_masks_and_exclusions(see
         assert feasible[i] and values[i] == pytest.approx(best, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_branch_and_bound_is_exact_under_disjoint_exact_counts_and_an_overlapping_one(seed):
+    """The DARTS rule's shape: disjoint groups with exactly two "not none" each (kept in the bound), plus an
+    overlapping count over several groups (N non-parametric ops), under a budget."""
+    space = flat_space([3, 3, 3, 3, 3, 3, 3])
+    rng = np.random.default_rng(100 + seed)
+    unary, pair, offsets = random_pairwise(space, rng)
+    costs = random_tables(space, rng, count=1)
+    some = ((1, 2),) * 3
+    counts = [CountConstraint((0, 1, 2), some, 2, 2), CountConstraint((3, 4, 5, 6), ((1, 2),) * 4, 2, 2),
+              CountConstraint((2, 3, 4), ((2,),) * 3, 0, 1)]
+    everything = list(itertools.product(*[range(s) for s in space.sizes]))
+    archs = np.array(everything)
+    values = np.array([encoded_objective(space, unary, pair, offsets, a) for a in everything])
+    spent = np.array([costs["cost0"](space, a) for a in everything])
+    ok = np.ones(len(everything), dtype=bool)
+    for c in counts:
+        hits = sum(np.isin(archs[:, e], cands) for e, cands in zip(c.decisions, c.candidates, strict=True))
+        ok &= (hits >= c.minimum) & (hits <= c.maximum)
+    budgets = [{}, {"cost0": float(np.quantile(spent[ok], 0.2))}, {"cost0": float(spent[ok].min()) - 1e-3}]
+    found = maximise_pairwise(space, unary, pair, offsets, costs, budgets, count_constraints=counts,
+                              time_limit_s=None)
+    for budget, answer in zip(budgets, found, strict=True):
+        feasible = ok & (spent <= budget.get("cost0", np.inf) + 1e-9)
+        assert answer.proven
+        if not feasible.any():
+            assert answer.architecture is None
+            continue
+        assert answer.value == pytest.approx(values[feasible].max(), abs=1e-9)
+        assert feasible[everything.index(answer.architecture)]
+
+
 def fitted_model(space, seed, n=60, noise=0.0):
     rng = np.random.default_rng(seed)
     truth = {a: rng.normal() for a in itertools.product(*[range(s) for s in space.sizes])}

@@ -170,8 +170,20 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
     best = {"value": lower, "choice": None, "nodes": 0, "stopped": False}
     starts = problem.starts
     reduce_at = starts[:-1]
+    counts = problem.counts
+    # Count constraints over disjoint decisions (the DARTS rule: one per node) are kept in the bound: per
+    # decision the best counted and the best other option, and the best number of counted ones in range.
+    # Without this the bound lets every edge of a node take its best op, and the search does not finish.
+    disjoint, taken = [], np.zeros(depth, dtype=bool)
+    for c, (positions, _, low, high) in enumerate(counts):
+        if positions.any() and not (positions & taken).any():
+            taken |= positions
+            disjoint.append((c, np.flatnonzero(positions), low, high))
+    counted_any = np.zeros(len(problem.value), dtype=bool)
+    for c, _, _, _ in disjoint:
+        counted_any |= counts[c][1]
 
-    def bound(t: int, g: np.ndarray, left: np.ndarray) -> float:
+    def bound(t: int, g: np.ndarray, left: np.ndarray, used: list[int]) -> float:
         if t == depth:
             return 0.0
         tail = g[starts[t]:] + problem.half[t][starts[t]:]
@@ -179,11 +191,31 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
         fits = np.all(problem.excess[starts[t]:] + problem.suffix_min[t] <= left + 1e-9, axis=1)
         tail = np.where(fits, tail, -np.inf)
         relaxed = tail[None, :] - penalties[:, starts[t]:]
-        maxima = np.maximum.reduceat(relaxed, reduce_at[t:] - starts[t], axis=1)
+        at = reduce_at[t:] - starts[t]
+        maxima = np.maximum.reduceat(relaxed, at, axis=1)
         totals = maxima.sum(axis=1) + lambdas @ np.where(np.isfinite(left), left, 0.0)
+        if disjoint and np.isfinite(totals).all():
+            mark = counted_any[starts[t]:]
+            inside = np.maximum.reduceat(np.where(mark, relaxed, -np.inf), at, axis=1)
+            outside = np.maximum.reduceat(np.where(mark, -np.inf, relaxed), at, axis=1)
+            for c, positions, low, high in disjoint:
+                columns = positions[positions >= t] - t
+                if not len(columns):
+                    continue
+                ins, outs = inside[:, columns], outside[:, columns]
+                # which options fit does not depend on the multipliers: forced sides are the same in every row
+                forced_in, forced_out = ~np.isfinite(outs[0]), ~np.isfinite(ins[0])
+                free = ~forced_in & ~forced_out
+                need_low = max(low - used[c] - int(forced_in.sum()), 0)
+                need_high = min(high - used[c] - int(forced_in.sum()), int(free.sum()))
+                if need_low > need_high:
+                    return -np.inf
+                gain = -np.sort(-(ins[:, free] - outs[:, free]), axis=1)
+                chosen = np.concatenate([np.zeros((len(gain), 1)), np.cumsum(gain, axis=1)], axis=1)
+                group = (ins[:, forced_in].sum(axis=1) + outs[:, ~forced_in].sum(axis=1)
+                         + chosen[:, need_low:need_high + 1].max(axis=1))
+                totals = totals - maxima[:, columns].sum(axis=1) + group
         return float(totals.min())
-
-    counts = problem.counts
 
     def allowed_at(t: int, used: list[int]) -> np.ndarray | None:
         """Option mask of position t under the count constraints (None: no restriction)."""
@@ -221,7 +253,7 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
                 if canonical(architecture) not in exclude:
                     best["value"], best["choice"] = total, architecture
             return
-        if value + problem.constant + bound(t, g, left) <= best["value"] + 1e-12:
+        if value + problem.constant + bound(t, g, left, used) <= best["value"] + 1e-12:
             return
         lo, hi = starts[t], starts[t + 1]
         local = g[lo:hi]
