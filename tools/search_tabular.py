@@ -28,7 +28,12 @@ from ddp_core import (
     run_cli,
 )
 from ddp_core.budgets import add_budget_arguments, budget_flags, requests_from_args, suggested_budgets
-from ddp_core.cli import add_search_arguments, prepare_run_directory, search_config_from_args
+from ddp_core.cli import (
+    add_search_arguments,
+    check_planned_evaluations,
+    prepare_run_directory,
+    search_config_from_args,
+)
 from ddp_core.persistence import write_json_atomic
 from ddp_core.tabular import (
     MacroOracle,
@@ -108,6 +113,7 @@ def main(argv: Sequence[str]) -> int:
     config = search_config_from_args(args)
     description = {"--benchmark": str(args.benchmark.expanduser().resolve()), "--noise-kendall-tau": args.noise_kendall_tau}
     check_resume(run_dir, config, description)
+    check_planned_evaluations(macro_space(), config)  # before the table loads: T x stages past the cap is one line
     benchmark = NasBenchMacro(args.benchmark)
     noise_sd = 0.0 if args.noise_kendall_tau is None else noise_for_kendall_tau(benchmark, args.noise_kendall_tau)
 

@@ -42,7 +42,12 @@ from ddp_core import (
     search_config_from_args,
     write_json_atomic,
 )
-from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser, prepare_run_directory
+from ddp_core.cli import (
+    EXPECTED_ERRORS,
+    OneLineArgumentParser,
+    check_planned_evaluations,
+    prepare_run_directory,
+)
 from ddp_core.validation import non_negative_int, positive_int
 
 TEACHER_SUBDIR = "teacher"
@@ -183,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                extra_metadata={"teacher": str(args.model), "teacher_dir": TEACHER_SUBDIR,
                                                "task": task.name, "num_labels": task.num_labels,
                                                "max_length": args.max_length})
+    check_planned_evaluations(space, search_config_from_args(args))
     importance_loader = make_loader(train_set, tokenizer, args.batch_size, shuffle=False)
     optimizer = _optimizer(supernet, args.lr, args.weight_decay)
     scheduler = get_constant_schedule_with_warmup(optimizer, args.lr_warmup_steps)

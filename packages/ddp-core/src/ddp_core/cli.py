@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from ddp_core.config import SearchConfig
 from ddp_core.presets import PRESETS
@@ -38,6 +39,39 @@ MAX_ROUNDS_PER_STAGE = 10_000
 rounds_type = argument_type("--rounds-per-stage", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
 stages_type = argument_type("--stages", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
 evaluations_type = argument_type("--max-evaluations", integer=True, minimum=1, maximum=MAX_EVALUATIONS)
+# A plan this many times the default's (T=3) is legal but almost surely a typo: one warning line.
+WARN_PLAN_FACTOR = 100
+
+
+def check_planned_evaluations(space: Any, config: SearchConfig, stream: TextIO | None = None) -> int:
+    """The evaluations the whole search plans (T times the round sizes of every stage), checked before any work.
+
+    Each flag is capped on its own, but their product is what runs: ``--stages 10000 --no-prune
+    --rounds-per-stage 10000`` would plan 3e8 evaluations. Above :data:`MAX_EVALUATIONS` it is a ``ValueError``
+    naming the flags and the fix; above ``WARN_PLAN_FACTOR`` times the default plan (T=3) without an explicit
+    ``--max-evaluations``, one ``warning:`` line on ``stream`` (stderr). Returns the planned count.
+    """
+    from ddp_core.config import DEFAULT_ROUNDS_PER_STAGE
+    from ddp_core.search import rounds_for_budget, stage_schedule
+
+    schedule = stage_schedule(space, config.prune, config.stages)
+    rounds = rounds_for_budget(space, config)
+    planned = rounds * sum(schedule)
+    flags = f"--rounds-per-stage {rounds}" + ("" if config.prune else f" with --no-prune --stages {len(schedule)}")
+    shape = (f"{len(schedule)} stages x T={rounds} rounds x {max(schedule)} or fewer evaluations a round "
+             f"over {space.num_decisions} decisions")
+    if planned > MAX_EVALUATIONS:
+        raise ValueError(
+            f"{flags} plans {planned:,} evaluations ({shape}), above the {MAX_EVALUATIONS:,} a search may plan: "
+            f"lower --rounds-per-stage" + ("" if config.prune else " or --stages")
+            + ", or pass --max-evaluations N to let the budget choose T")
+    default_plan = DEFAULT_ROUNDS_PER_STAGE * sum(stage_schedule(space, config.prune, None))
+    if config.max_evaluations is None and planned > WARN_PLAN_FACTOR * default_plan:
+        print(f"warning: {flags} plans {planned:,} evaluations ({shape}), {planned / default_plan:,.0f}x the "
+              f"default's {default_plan:,}; if that is a typo, stop (Ctrl-C) and lower --rounds-per-stage"
+              + ("" if config.prune else " or --stages") + ", or cap the search with --max-evaluations N",
+              file=stream or sys.stderr, flush=True)
+    return planned
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS") -> argparse._ArgumentGroup:

@@ -23,12 +23,10 @@ from ddp_core import (
     SearchSpace,
     TrackerCallback,
     final_summary,
-    stage_schedule,
 )
-from ddp_core.cli import prepare_run_directory
+from ddp_core.cli import check_planned_evaluations, prepare_run_directory
 from ddp_core.config import FLAGS
 from ddp_core.rundir import describe_mismatch, read_state
-from ddp_core.search import rounds_for_budget
 from ddp_core.validation import argument_type
 from ddp_vision.accelerator import MIXED_PRECISION, broadcast_function, make_accelerator, tracker_config
 from ddp_vision.arguments import positive_int
@@ -144,8 +142,9 @@ def check_resume(run_dir: pathlib.Path, config: SearchConfig, description: dict[
 
 
 def total_units(space: SearchSpace, config: SearchConfig) -> int:
-    """Units of training of the whole planned search (the length of the cosine schedule)."""
-    return rounds_for_budget(space, config) * sum(stage_schedule(space, config.prune, config.stages))
+    """Units of training of the whole planned search (the length of the cosine schedule): one a planned evaluation,
+    refused past ddp-core's cap and warned about far above the default plan (``check_planned_evaluations``)."""
+    return check_planned_evaluations(space, config)
 
 
 @dataclass

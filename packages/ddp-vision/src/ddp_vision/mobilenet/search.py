@@ -60,6 +60,11 @@ def stage_depths(text: str) -> tuple[int, ...]:
     if max(values) > MAX_STAGE_DEPTH or len(values) > MAX_STAGE_DEPTH:
         raise argparse.ArgumentTypeError(f"--stage-depths takes at most {MAX_STAGE_DEPTH} stages of at most "
                                          f"{MAX_STAGE_DEPTH} blocks (the paper's: 4,4,4,4,4,1), got {text!r}")
+    stages = len(MobileNetSpaceConfig.stage_widths)
+    if len(values) != stages:
+        raise argparse.ArgumentTypeError(f"--stage-depths takes one depth for each of the {stages} stages (widths "
+                                         f"{','.join(map(str, MobileNetSpaceConfig.stage_widths))}), got "
+                                         f"{len(values)} in {text!r}; e.g. 4,4,4,4,4,1 (the paper's)")
     return values
 
 
@@ -154,11 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def suggested_flops_budgets(layerwise: LayerwiseSpace, result: SearchResult) -> str:
     """Three MAC budgets (millions) over what the whole space can cost, each giving a different network under the
     ENG that ``tools/generate.py`` runs by default (checked by running it): a ready ``--budget`` command line."""
-    from ddp_vision.mobilenet.generate import eng_answers
-
     costs = layerwise.cost_tables()
-    found = suggested_budgets(result.space, costs, "flops_m",
-                              lambda requests: eng_answers(result.space, result.distribution, costs, requests)[0])
+    found = suggested_budgets(result.space, costs, "flops_m", lambda requests: result.generate(costs, requests))
     return budget_flags([{"flops_m": b} for b in found])
 
 
