@@ -133,10 +133,10 @@ def test_generate_cli_reports_bad_requests(run_dir, capsys):
     assert cli(run_dir, []) == 2
 
 
-def test_finished_search_falls_back_to_the_full_space(run_dir, capsys):
+def test_finished_search_falls_back_to_the_full_space_under_theta(run_dir, capsys):
     state = json.loads((run_dir / "state.json").read_text())
     assert max(sum(row) for row in state["distribution"]["live"]) == 1  # the fixture's search finished
-    assert cli(run_dir, ["--flops", "100", "--output-dir", str(run_dir / "fallback")]) == 0
+    assert cli(run_dir, ["--flops", "100", "--output-dir", str(run_dir / "fallback"), "--eng", "theta"]) == 0
     assert "searched the full space" in capsys.readouterr().out
     result = json.loads((run_dir / "fallback" / "eng.json").read_text())
     assert result["full_space"] and len(result["pareto"]["points"]) > 1
@@ -166,7 +166,7 @@ def test_the_drawn_front_is_engs_answers_and_holds_every_requested_one(run_dir):
     out = run_dir / "front"
     # few sweep points, so the requested budgets fall between them and must be added to the front
     assert cli(run_dir, ["--flops", budgets_between((0.83, 0.37)), "--full-space", "--output-dir", str(out),
-                         "--points", "4"]) == 0
+                         "--points", "4", "--eng", "theta"]) == 0
     result = json.loads((out / "eng.json").read_text())
     front = {tuple(p["architecture"]): p for p in result["pareto"]["points"]}
     for answer in result["answers"]:  # a requested budget's answer is a point of the drawn front, exactly
@@ -209,8 +209,58 @@ def test_min_live_run_answers_inside_the_live_space_and_falls_back_per_budget(tm
     # the evaluator prefers large kernels, so the cheapest candidates were pruned: the tightest budget cannot be
     # met inside the live space and is answered over the full one; the loose budget stays inside
     low, high = budgets_between((0.02, 0.98)).split(",")
-    assert cli(run, ["--flops", f"{high},{low}"]) == 0
+    assert cli(run, ["--flops", f"{high},{low}", "--eng", "theta"]) == 0
     answers = json.loads((run / "generated" / "eng.json").read_text())["answers"]
     assert answers[0]["space"] == "live" and all(live[e, k] for e, k in enumerate(answers[0]["architecture"]))
     assert answers[1]["space"].startswith("full (") and answers[1]["costs"]["flops_m"] <= float(low)
     assert "the live candidates cannot meet it" in capsys.readouterr().out
+
+
+def test_the_default_prints_one_recommended_network_per_budget_and_keeps_the_alternatives(tmp_path, capsys):
+    """Issue 15: by default each budget gets the search's recommended network (``SearchResult.generate``), one
+    table row and one ``how:`` line; eng.json keeps the θ answer and the best evaluated network; ``--eng theta``
+    gives what the generator printed before (Eq. 10 on θ)."""
+    from ddp_vision.mobilenet.generate import eng_answers
+
+    layerwise = mobilenet_space(SMALL)
+    space = layerwise.search_space()
+    run = tmp_path / "run"
+    result = DDPSearch(space, ThetaEvaluator(space), SearchConfig(rounds_per_stage=2), run_dir=run).run()
+    low, high = (float(b) for b in budgets_between((0.2, 0.7)).split(","))
+    requests = [{"flops_m": high}, {"flops_m": low, "params_m": 100.0}, {"flops_m": 1e-4}]
+    flags = ["--budget", f"flops_m={high}", "--budget", f"flops_m={low},params_m=100", "--budget", "flops_m=1e-4",
+             "--points", "6"]
+    assert cli(run, flags) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run / "generated" / "eng.json").read_text())
+    expected = result.generate(layerwise.cost_tables(), requests)
+    assert report["eng"] == "model"
+    answers = report["answers"]
+    for entry, answer in zip(answers[:2], expected[:2], strict=True):
+        assert entry["architecture"] == list(answer.architecture) and entry["how"] == answer.how
+        assert entry["source"] in ("model", "evaluated") and entry["space"] == "full"
+        assert out.count(f"how: {answer.how}") == 1 and out.count(entry["network_path"]) == 1
+        alternatives = entry["alternatives"]
+        assert {"theta", "best_evaluated"} <= set(alternatives) and "network" in alternatives["theta"]
+        best = alternatives["best_evaluated"]
+        if best is not None:  # never worse, by the run's estimate, than the best evaluated network under it
+            assert entry["estimate"] >= best["estimate"] - 1e-12
+            assert all(best["costs"][k] <= v + 1e-9 for k, v in entry["budgets"].items())
+    assert answers[2]["infeasible"] and "smallest achievable flops_m" in answers[2]["message"]
+    assert out.count("how: ") == 2 and out.count("infeasible: ") == 1
+    assert (run / "generated" / "pareto_flops_m.png").stat().st_size > 10_000
+    thetas, _ = eng_answers(result.space, result.distribution, layerwise.cost_tables(), requests)
+    assert [a["alternatives"]["theta"]["architecture"] for a in answers[:2]] == [list(t.architecture)
+                                                                                 for t in thetas[:2]]
+    assert cli(run, [*flags, "--eng", "theta"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((run / "generated" / "eng.json").read_text())
+    assert report["eng"] == "theta"
+    assert [a["architecture"] for a in report["answers"][:2]] == [list(t.architecture) for t in thetas[:2]]
+    assert [a["expectation"] for a in report["answers"][:2]] == [t.expectation for t in thetas[:2]]
+    assert out.count("how: Eq. 10") == 2
+
+
+def test_stage_goes_with_theta_only(run_dir, capsys):
+    assert cli(run_dir, ["--budget", "flops_m=100", "--stage", "1", "--eng", "model"]) == 2
+    assert "--stage" in capsys.readouterr().err

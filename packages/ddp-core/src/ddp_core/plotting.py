@@ -92,16 +92,18 @@ def plot_theta_history(
 
 def plot_pareto_front(
     front: list[Any], cost_name: str, path: str | os.PathLike, title: str = "ENG Pareto front",
-    highlight: list[Any] | None = None,
+    highlight: list[Any] | None = None, plotted: str = "expectation",
 ) -> Path:
     """Expectation vs cost of ENG answers (``GenerationResult``), with optional highlighted answers.
+
+    ``plotted="predicted_score"`` plots the recommended networks' predicted scores (the search's model) instead.
 
     The highlighted answers are drawn on the front (a cheaper-and-better staircase over both sets), and their
     labels sit inside the axes: to the left of points in the right half, to the right otherwise.
     """
     figure = new_figure(figsize=(6, 4))
     axis = figure.subplots()
-    points = sorted({(float(r.costs[cost_name]), float(r.expectation)) for r in [*front, *(highlight or [])]})
+    points = sorted({(float(r.costs[cost_name]), float(getattr(r, plotted))) for r in [*front, *(highlight or [])]})
     staircase, best = [], -np.inf
     for cost, value in points:  # keep a point only if it beats every cheaper one
         if value > best:
@@ -110,18 +112,20 @@ def plot_pareto_front(
     costs = [c for c, _ in staircase]
     values = [v for _, v in staircase]
     axis.step(costs, values, where="post", color="tab:blue", linewidth=1)
-    axis.plot(costs, values, "o", color="tab:blue", markersize=3, label="Pareto-optimal architectures")
+    axis.plot(costs, values, "o", color="tab:blue", markersize=3,
+              label="Pareto-optimal architectures" if plotted == "expectation" else "recommended networks")
     axis.margins(x=0.08, y=0.15)
     middle = (min(costs) + max(costs)) / 2 if costs else 0.0
     for answer in highlight or []:
-        x, y = answer.costs[cost_name], answer.expectation
+        x, y = answer.costs[cost_name], getattr(answer, plotted)
         axis.plot(x, y, "*", color="tab:red", markersize=11)
         label = ", ".join(f"{k} <= {v:g}" for k, v in answer.budgets.items())
         right_half = x > middle
         axis.annotate(label, (x, y), textcoords="offset points", xytext=(-7, 6) if right_half else (7, -12),
                       ha="right" if right_half else "left", fontsize=7, color="tab:red")
     axis.set_xlabel(cost_name)
-    axis.set_ylabel("architecture expectation E[α]")
+    axis.set_ylabel("architecture expectation E[α]" if plotted == "expectation" else
+                    "predicted score (the search's model)" if plotted == "predicted_score" else plotted)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
