@@ -199,8 +199,9 @@ def test_files_of_the_wrong_kind_are_one_clear_error(tmp_path):
         (load_genotype, wrong, "genotype JSON has wrong types"),
         (NetworkConfig.load, listed, "a network config is a JSON object, got a list"),
         (NetworkConfig.load, pickle_file, "is not text"),
-        (load_latency_table, listed, "must be a JSON object, got a list"),
-        (load_latency_table, pickle_file, "is not JSON"),
+        (load_latency_table, listed, "holds a list where a latency table must be a JSON object"),
+        (load_latency_table, pickle_file, "is not JSON text but a binary file (a pickle?); a latency table must be "
+                                          "JSON"),
     ]
     for load, path, expected in cases:
         with pytest.raises(ValueError) as error:
@@ -222,3 +223,41 @@ def test_a_failed_safetensors_write_is_an_os_error_naming_the_file(tmp_path):
     assert error.value.errno == 2 and type(error.value).__name__ != "SafetensorError"
     assert one_line(error.value) == f"No such file or directory: {target} (check the path)"
     assert not target.parent.exists()
+
+
+def test_latency_tables_and_benchmarks_of_the_wrong_kind_name_the_file(tmp_path):
+    """Issue 18 items 4-5 for the files not covered above: BERT's ``--latency-table`` (a pickle used to end in
+    "'utf-8' codec can't decode byte 0x80", a list in a TypeError traceback), a MobileNet table without its space
+    (a bare ``error: space``), and ``--benchmark``: each a ValueError naming the file and that it must be JSON."""
+    import pickle
+
+    from ddp_bert.latency import load_latency_table as load_bert_table
+    from ddp_core.tabular import NasBenchMacro, macro_space
+    from ddp_vision.mobilenet.latency import TABLE_FORMAT
+    from ddp_vision.mobilenet.latency import load_latency_table as load_mobilenet_table
+
+    pickled = tmp_path / "table.pkl"
+    pickled.write_bytes(pickle.dumps({"name": "latency_ms"}))
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    short = tmp_path / "short.json"
+    short.write_text('{"name": "latency_ms", "fixed": 1.0, "per_candidate": [[1.0]]}')
+    spaceless = tmp_path / "spaceless.json"
+    spaceless.write_text(f'{{"format": "{TABLE_FORMAT}"}}')
+    space = macro_space()
+    cases = [
+        (lambda p: load_bert_table(p, space), pickled, "is not JSON text but a binary file (a pickle?); "
+                                                         "--latency-table must be JSON"),
+        (lambda p: load_bert_table(p, space), listed, "holds a list where --latency-table must be a JSON object"),
+        (lambda p: load_bert_table(p, space), short, "is not a latency table for this run's space"),
+        (lambda p: load_bert_table(p, space), tmp_path / "missing.json", "does not exist"),
+        (lambda p: load_bert_table(p, space), tmp_path, "is a directory"),
+        (lambda p: load_mobilenet_table(p, object()), spaceless, "does not describe the space it was measured for"),
+        (NasBenchMacro, pickled, "is not JSON text but a binary file (a pickle?); --benchmark"),
+        (NasBenchMacro, listed, "holds a list where --benchmark (the NAS-Bench-Macro table) must be a JSON object"),
+    ]
+    for load, path, expected in cases:
+        with pytest.raises(ValueError) as error:
+            load(path)
+        assert expected in str(error.value) and str(path) in str(error.value), (path, error.value)
+        assert "\n" not in str(error.value)

@@ -8,6 +8,7 @@ fix, with every file left as it was (the log is never cut beyond a torn last lin
 """
 
 import json
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -335,8 +336,12 @@ def test_the_tool_turns_each_corruption_into_one_error_line(tool_run, tmp_path, 
 
 
 @pytest.mark.parametrize(("content", "message"), [(b'{"00000000": {"test_acc": [9', "is not valid JSON"),
-                                                   (b"[1, 2]", "is not a NAS-Bench-Macro table"),
-                                                   (b"\x80\x81 pickle", "is not valid JSON")])
+                                                   (b"{}", "is not a NAS-Bench-Macro table"),
+                                                   (b"[1, 2]", "holds a list where --benchmark (the NAS-Bench-Macro "
+                                                               "table) must be a JSON object"),
+                                                   (pickle.dumps({"00000000": 1}), "is not JSON text but a binary "
+                                                    "file (a pickle?); --benchmark (the NAS-Bench-Macro table) must "
+                                                    "be JSON")])
 def test_a_broken_benchmark_table_is_one_line_naming_it(tool_run, tmp_path, capsys, content, message):
     module, _ = tool_run
     table = tmp_path / "table.json"

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from ddp_bert.elastic import ElasticBertForSequenceClassification
-from ddp_core import CostTable, SearchSpace, read_json, write_json_atomic
+from ddp_core import CostTable, SearchSpace, write_json_atomic
+from ddp_core.persistence import read_json_document
 
 LATENCY_COST_NAME = "latency_ms"
 
@@ -106,7 +107,12 @@ def save_latency_table(path: str | os.PathLike, table: CostTable, info: dict) ->
 
 def load_latency_table(path: str | os.PathLike, space: SearchSpace) -> CostTable:
     """Read a table written by :func:`save_latency_table` and check it fits ``space``."""
-    data = read_json(Path(path))
-    table = CostTable.from_dict(data)
-    table.check(space)
+    fix = "measure it again with tools/generate.py RUN_DIR --latency-table NEW.json (a missing file is measured)"
+    data = read_json_document(path, "--latency-table", fix)
+    try:
+        table = CostTable.from_dict(data)
+        table.check(space)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        detail = " ".join(str(error).split())[:120] or type(error).__name__
+        raise ValueError(f"{path} is not a latency table for this run's space ({detail}); {fix}") from None
     return table

@@ -121,6 +121,42 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(handle)
 
 
+def _no_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json_document(path: str | os.PathLike, what: str, fix: str, expected: type = dict) -> Any:
+    """A JSON file a user hands a tool (a benchmark table, a genotype, a network config, a latency table): its
+    content, or one ``ValueError`` naming the file, that it must be JSON of the ``expected`` form, and ``fix``.
+
+    A pickle (or any binary file) is never unpickled: it fails as "not JSON text", not as a codec error.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist; {what} must be a JSON file: {fix}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory; {what} must be a JSON file: {fix}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        kind = " (a pickle?)" if data[:1] == b"\x80" else ""
+        raise ValueError(f"{path} is not JSON text but a binary file{kind}; {what} must be JSON (nothing in it was "
+                         f"loaded): {fix}") from None
+    try:
+        content = json.loads(text, parse_constant=_no_json_constant)
+    except (ValueError, RecursionError) as error:
+        detail = " ".join(str(error).split())[:100]
+        raise ValueError(f"{path} is not valid JSON ({detail}); {what} must be JSON: {fix}") from None
+    if not isinstance(content, expected):
+        names = {dict: "an object", list: "a list"}
+        found = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+        raise ValueError(f"{path} holds {found.get(type(content), 'a number')} where {what} must be a JSON "
+                         f"{names.get(expected, expected.__name__).split()[-1]}: {fix}")
+    return content
+
+
 def replace_directory(tmp: Path, final: Path) -> None:
     """Move a fully written directory into place (removing an older one of the same name)."""
     if final.exists():

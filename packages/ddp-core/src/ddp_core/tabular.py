@@ -7,7 +7,6 @@ which carries the noise of a real single estimate.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ddp_core.persistence import read_json_document
 from ddp_core.space import Architecture, CostTable, Decision, SearchSpace
 
 CHOICES = ("identity", "mb3_e3", "mb5_e6")
@@ -127,11 +127,8 @@ def kendall_tau(x: Any, y: Any) -> float:
 def _read_entries(path: Path) -> dict[str, MacroEntry]:
     """The benchmark's rows, or one error naming the file and the fix (a cut download, an edited row)."""
     fix = f"restore it (it ships with this repository as data/nas-bench-macro/{FILE_NAME})"
-    try:
-        raw = json.loads(path.read_bytes(), parse_constant=_not_a_number)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise ValueError(f"{path} is not valid JSON ({' '.join(str(error).split())[:100]}); {fix}") from None
-    if not isinstance(raw, dict) or not raw:
+    raw = read_json_document(path, "--benchmark (the NAS-Bench-Macro table)", fix)
+    if not raw:
         raise ValueError(f"{path} is not a NAS-Bench-Macro table (an object of {3 ** 8} rows); {fix}")
     entries = {}
     for key, row in raw.items():
@@ -147,10 +144,6 @@ def _read_entries(path: Path) -> dict[str, MacroEntry]:
             raise ValueError(f"{path}: row {key[:20]!r} is not a NAS-Bench-Macro row (an 8-digit key of 0/1/2 with "
                              f"test_acc, mean_acc in [0, 100], params and flops); {fix}") from None
     return entries
-
-
-def _not_a_number(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _finite(value: Any, low: float, high: float = float("inf")) -> float:

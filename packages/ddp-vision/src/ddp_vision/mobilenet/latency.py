@@ -215,7 +215,7 @@ def save_latency_table(path: str | os.PathLike[str], table: Mapping[str, Any]) -
 
 def load_latency_table(path: str | os.PathLike[str], space: LayerwiseSpace | None = None) -> dict[str, Any]:
     """Read a latency table; with ``space``, check it was measured for that exact space."""
-    import json
+    from ddp_core.persistence import read_json_document
 
     path = pathlib.Path(path)
     if not path.is_file():
@@ -223,18 +223,16 @@ def load_latency_table(path: str | os.PathLike[str], space: LayerwiseSpace | Non
             f"latency table {path} does not exist; measure one with "
             "`python tools/measure_latency.py --run-dir RUN_DIR --device cpu --batch 1`"
         )
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"latency table {path} is not JSON ({' '.join(str(error).split())}); measure it again with "
-                         "tools/measure_latency.py") from None
-    if not isinstance(table, dict):
-        raise ValueError(f"latency table {path} must be a JSON object, got a {type(table).__name__}; measure it "
-                         "again with tools/measure_latency.py")
+    fix = "measure it again with tools/measure_latency.py"
+    table = read_json_document(path, "a latency table", fix)
     if table.get("format") != TABLE_FORMAT:
         raise ValueError(f"{path} is not a latency table (format {table.get('format')!r}, expected {TABLE_FORMAT!r})")
     if space is not None:
-        measured_for = space_from_metadata(table["space"])
+        try:
+            measured_for = space_from_metadata(table["space"])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"latency table {path} does not describe the space it was measured for "
+                             f"({' '.join(str(error).split())[:80]}); {fix}") from None
         if measured_for != space:
             raise ValueError(
                 f"latency table {path} was measured for a different space ({table['space']}); "
