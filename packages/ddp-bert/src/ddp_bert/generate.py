@@ -1,8 +1,12 @@
-"""ENG for a BERT run: the best sub-network under a parameter (and latency) budget, exported for transformers.
+"""ENG for a BERT run: one sub-network per parameter (and latency) budget, exported for transformers.
 
 ``python tools/generate.py RUN_DIR --budget params_m=67 --export-dir out/`` (``tools/generate.py`` calls :func:`cli`)
-writes a Hub-ready model directory (weights, tokenizer, remote code, model card); ``--push-to-hub REPO_ID``
-uploads it.
+prints, per budget, one sub-network and a line on how it was chosen: by default (``--eng model``, the default
+preset's) the recommended network, the exact argmax of the search's estimate of quality over the whole space
+under the budget (never worse by that estimate than the best evaluated network meeting it); ``--eng theta``
+(the ``paper``/``authors`` presets') is Eq. 10 on θ over the live candidates (``--full-space``: all). ``eng.json``
+keeps the alternatives (the θ answer, the best evaluated network). ``--export-dir`` writes a Hub-ready model
+directory (weights, tokenizer, remote code, model card); ``--push-to-hub REPO_ID`` uploads it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ from ddp_core import (
 )
 from ddp_core.budgets import add_budget_arguments, requests_from_args
 from ddp_core.cli import EXPECTED_ERRORS, OneLineArgumentParser
+from ddp_core.run_eng import (
+    ENG_CHOICES,
+    ENG_HELP,
+    THETA_HOW,
+    alternatives_entry,
+    model_front,
+    recommend_for_run,
+    run_eng,
+    sweep_budgets,
+)
 from ddp_core.validation import non_negative_int, positive_int
 
 # The paper's budget: 67M parameters for a BERT-base teacher (109.5M with a 2-way classifier).
@@ -63,11 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-batch-size", type=positive_int, default=1)
     parser.add_argument("--latency-seq-len", type=positive_int, default=128)
     parser.add_argument("--device", default="cpu", help="device for the latency measurement (cpu, cuda, cuda:1)")
+    parser.add_argument("--eng", choices=ENG_CHOICES, default=None, help=ENG_HELP)
     parser.add_argument("--full-space", action="store_true",
-                        help="choose among pruned candidates too (ranked by the θ they had when pruned); default: "
-                             "only the candidates the search kept live (--min-live)")
+                        help="--eng theta: choose among pruned candidates too (ranked by the θ they had when pruned); "
+                             "default: only the candidates the search kept live (--min-live). The model always "
+                             "searches the whole space")
     parser.add_argument("--pareto", type=non_negative_int, default=0, metavar="POINTS",
-                        help="also write a params-vs-expectation Pareto front (JSON + PNG)")
+                        help="also write a Pareto front of the chosen ENG's answers over a params sweep (JSON + PNG: "
+                             "predicted score for the model, E[α] for θ)")
     parser.add_argument("--export-dir", default=None,
                         help="save the chosen model here: weights, tokenizer, remote code and a model card")
     hub = parser.add_argument_group("Hugging Face Hub (needs --export-dir)")
@@ -219,20 +236,43 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     # the front sweeps parameters with the latency budget held, when every request has the same one
     fixed = {LATENCY_COST_NAME: latencies.pop()} if len(latencies) == 1 and None not in latencies else {}
     live_only = not args.full_space
+    eng = run_eng(run, args.eng)
     # One infeasible budget of a list is reported in its place; the others are still answered.
-    answers = generate(run.space, run.distribution, costs, requests, live_only=live_only, on_infeasible="report")
+    thetas = generate(run.space, run.distribution, costs, requests, live_only=live_only, on_infeasible="report")
+    swept = []
+    if eng == "model":
+        if args.pareto:
+            requested = [r[PARAMS_COST_NAME] for r in requests if PARAMS_COST_NAME in r]
+            swept = [{**fixed, PARAMS_COST_NAME: b} for b in sweep_budgets(run, costs, PARAMS_COST_NAME, args.pareto,
+                                                                             requested)]
+        found = recommend_for_run(run, costs, [*requests, *swept], eng="model")
+        answers = found[:len(requests)]
+        if any(a.feasible and a.source == "theta" for a in found):  # fewer than two scores: Eq. 10 on θ
+            eng = "theta"
+    if eng == "theta":
+        answers = thetas
+        for answer in answers:
+            if answer.feasible:
+                answer.how = THETA_HOW
     feasible = [answer for answer in answers if answer.feasible]
     if not feasible:
-        hint = "" if not live_only else "; or pass --full-space to choose among pruned candidates too"
+        hint = "" if not live_only or eng == "model" else "; or pass --full-space to choose among pruned candidates too"
         raise InfeasibleBudgetError(" | ".join(answer.message for answer in answers) + hint)
-    entries = [_entry(run, answer) for answer in answers]
-    common = {"search_finished": run.finished, "live_only": live_only, "task": run.space.metadata.get("task")}
+    entries = [_entry(run, answer, theta if eng == "model" else None) for answer, theta in zip(answers, thetas,
+                                                                                               strict=True)]
+    common = {"eng": eng, "search_finished": run.finished, "live_only": live_only and eng == "theta",
+              "task": run.space.metadata.get("task")}
     result = {**entries[0], **common} if len(answers) == 1 else {"answers": entries, **common}
     if args.pareto:
-        front = _front_through(run, costs, feasible, args.pareto, live_only, fixed)
+        if eng == "model":
+            front, plotted = model_front([*found, *feasible], PARAMS_COST_NAME), "predicted_score"
+            title = "recommended network per parameter budget (the search's model)"
+        else:
+            front, plotted = _front_through(run, costs, feasible, args.pareto, live_only, fixed), "expectation"
+            title = "ENG Pareto front (parameters)"
         write_json_atomic(run_dir / "pareto_params.json", [r.to_dict() for r in front])
-        plot_pareto_front(front, PARAMS_COST_NAME, run_dir / "pareto_params.png", "ENG Pareto front (parameters)",
-                          highlight=feasible)
+        plot_pareto_front(front, PARAMS_COST_NAME, run_dir / "pareto_params.png", title, highlight=feasible,
+                          plotted=plotted)
         result["pareto"] = str(run_dir / "pareto_params.json")
     if args.export_dir is not None:
         from ddp_bert.model_card import export_card
@@ -247,6 +287,10 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     write_json_atomic(output, result)
     for answer in answers:
         print(_answer_line(run, answer))
+        if answer.feasible:
+            print(f"  how: {answer.how}")
+    if eng == "model":
+        print(f"alternatives per budget (θ answer, best evaluated network): {output}")
     print(f"-> {output}")
     if "pushed_to" in result.get("export", {}):
         print(f"uploaded {args.export_dir} to {args.push_to_hub}: {result['export']['pushed_to']}")
@@ -255,10 +299,17 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     return 0
 
 
-def _entry(run: LoadedRun, answer) -> dict:
+def _entry(run: LoadedRun, answer, theta=None) -> dict:
+    """An answer as eng.json holds it; with ``theta`` (the model's answers) its alternatives, each with its shape."""
     if not answer.feasible:
         return answer.to_dict()
-    return {**answer.to_dict(), "shape": decode_architecture(run.space, answer.architecture).to_dict()}
+    entry = {**answer.to_dict(), "shape": decode_architecture(run.space, answer.architecture).to_dict()}
+    if theta is not None:
+        entry["alternatives"] = alternatives_entry(answer, theta)
+        for alternative in entry["alternatives"].values():
+            if alternative is not None:
+                alternative["shape"] = decode_architecture(run.space, tuple(alternative["architecture"])).to_dict()
+    return entry
 
 
 def _answer_line(run: LoadedRun, answer) -> str:
@@ -267,8 +318,10 @@ def _answer_line(run: LoadedRun, answer) -> str:
         return f"ENG {budget}: infeasible: {answer.message}"
     shape = decode_architecture(run.space, answer.architecture)
     costs_text = ", ".join(f"{name} {value:.3f}" for name, value in answer.costs.items())
+    score = (f"predicted score {answer.predicted_score:.4f}" if answer.predicted_score is not None else
+             f"E[α] {answer.expectation:.4f}")
     return (f"ENG {budget}: depth {shape.depth}, heads {list(shape.num_heads)}, FFN {list(shape.intermediate_sizes)}; "
-            f"{costs_text}; E[α] {answer.expectation:.4f}")
+            f"{costs_text}; {score}")
 
 
 def _front_through(run: LoadedRun, costs: dict, answers: list, points: int, live_only: bool, fixed: dict) -> list:
