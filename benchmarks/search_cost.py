@@ -3,7 +3,8 @@
 
     python benchmarks/search_cost.py [--spaces darts,mobilenet,wide] [--presets joint,paper,authors,tpe]
                                      [--points 100,1000,10000,50000] [--rounds 2] [--tpe-max 10000]
-                                     [--threads 1] [--out benchmarks/results/search_cost.json]
+                                     [--full-run darts:joint:50000] [--threads 1]
+                                     [--out benchmarks/results/search_cost.json]
 
 Spaces: ``darts`` (ddp-vision's DARTS cells, 28 decisions x 8 tagged ops), ``mobilenet`` (ddp-vision's
 layer-wise space, 21 x 6-7), ``wide`` (100 x 16, synthetic). The objective is trivial (a random number), so
@@ -12,12 +13,17 @@ what is timed is the search itself.
 How the records get to n: a pruning search whose first stage is long enough (T = n / R + the timed rounds) is
 given n records of stage 0, rounds 0, 1, ... (``search.record.add`` and the same counters ``tell`` keeps:
 ``round``, ``steps``), as if it had asked and been told them; the architectures are uniform draws, all
-distinct in these spaces. Then ``--rounds`` whole rounds are driven through ``ask()`` / ``tell()`` and their
-CPU time divided by the evaluations; ``ask`` and ``tell`` are also reported apart. ``stage_end_s`` is the CPU
-time of the stage end that follows (update and pruning over every record of the stage: the worst case, a real
+distinct in these spaces. The steady state is timed, not the first ask after the injection: the default
+preset's model is built from the n records first (``build_s``, reported apart) and one round is driven
+untimed; then ``--rounds`` whole rounds are driven through ``ask()`` / ``tell()`` and their CPU time divided by
+the evaluations (``ask`` and ``tell`` also apart). The default preset refits its model only when the records
+grew by ``joint.REFIT_GROWTH``: refits are taken out of the timed rounds and added back amortised over the
+records between two refits (``ms_per_evaluation``; ``ms_between_refits`` without them, ``refit_s`` one refit).
+``stage_end_s`` is the CPU time of the stage end that follows (update and pruning over every record of the stage: the worst case, a real
 run spreads its records over many stages). Optuna's TPE (default TPESampler, seed 0) gets the same n trials
 through ``study.add_trials`` and is timed over ``8 * --rounds`` ask/tell pairs; above ``--tpe-max`` records
-it is skipped (it takes minutes per point there).
+it is skipped (it takes minutes per point there). ``--full-run SPACE:PRESET:EVALUATIONS`` drives whole searches
+(``max_evaluations``: every stage, stage end and refit included) and reports their process CPU seconds.
 
 BLAS/OpenMP threads are set before numpy loads (``--threads``, default 1); the CPU model and the load average
 are printed and saved. Results: ``benchmarks/results/search_cost.json``.
@@ -45,6 +51,7 @@ def _set_threads(argv: list[str]) -> int:
 THREADS = _set_threads(sys.argv[1:])
 
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -52,7 +59,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ddp_core import DDPSearch, Decision, SearchConfig, SearchSpace  # noqa: E402
+from ddp_core import DDPSearch, Decision, SearchConfig, SearchSpace, joint  # noqa: E402
 from ddp_core.sampling import round_size  # noqa: E402
 
 
@@ -75,37 +82,113 @@ def random_architectures(space: SearchSpace, count: int, rng: np.random.Generato
     return [tuple(int(k) for k in row) for row in draws]
 
 
-def time_ddpnas(space: SearchSpace, preset: str, n: int, rounds: int, seed: int = 0) -> dict:
+def inject(space: SearchSpace, preset: str, n: int, extra_rounds: int, seed: int = 0):
+    """A search of one long stage given n records of stage 0 (see the module docstring), and its RNG."""
     size = round_size(space, space.full_mask())
     injected_rounds = -(-n // size)
-    config = SearchConfig(utility=preset, rounds_per_stage=injected_rounds + rounds + 1, seed=seed,
+    config = SearchConfig(utility=preset, rounds_per_stage=injected_rounds + extra_rounds + 1, seed=seed,
                           checkpoint_every=10**9)
     search = DDPSearch(space, config=config, higher_is_better=True)
     rng = np.random.default_rng(seed)
     for i, architecture in enumerate(random_architectures(space, n, rng)):
         search.record.add(0, i // size, architecture, float(rng.random()))
     search.round, search.steps = injected_rounds, n
+    return search, rng, size
+
+
+def drive_round(search: DDPSearch, rng: np.random.Generator) -> tuple[float, float, int]:
+    """One whole round through ask() / tell(): (ask CPU s, tell CPU s, evaluations)."""
+    started = time.process_time()
+    batch = search.ask()
+    ask_s = time.process_time() - started
+    tell_s = 0.0
+    for architecture in batch:
+        score = float(rng.random())
+        started = time.process_time()
+        search.tell(architecture, score)
+        tell_s += time.process_time() - started
+    return ask_s, tell_s, len(batch)
+
+
+class FitClock:
+    """CPU time and count of the quality model's refits (the default preset), wrapped around the instance."""
+
+    def __init__(self, search: DDPSearch) -> None:
+        self.seconds, self.count = 0.0, 0
+        model = search.model_cache.model
+        if model is not None:
+            fit = model.fit
+
+            def timed_fit():
+                started = time.process_time()
+                try:
+                    return fit()
+                finally:
+                    self.seconds += time.process_time() - started
+                    self.count += 1
+
+            model.fit = timed_fit
+
+
+def time_ddpnas(space: SearchSpace, preset: str, n: int, rounds: int, seed: int = 0) -> dict:
+    """Steady state after n records: the model is built and one round driven untimed first (the one-time cost
+    of building the model from n injected records is reported apart as ``build_s``), then ``rounds`` rounds
+    are timed. The default preset refits its model only when the records grew by ``joint.REFIT_GROWTH``, so
+    refits are taken out of the timed rounds and added back amortised: their mean CPU time over the records
+    between two refits (``records_per_refit``). ``ms_per_evaluation`` is that amortised steady state."""
+    search, rng, size = inject(space, preset, n, rounds + 1, seed)
+    build_s = 0.0
+    if preset == "joint":
+        started = time.process_time()
+        search.model_cache.get(search.record, force=True)
+        build_s = time.process_time() - started
+    drive_round(search, rng)  # warm: the first round after the injection is not the steady state
+    clock = FitClock(search)
     ask_s = tell_s = 0.0
     evaluations = 0
     for _ in range(rounds):
-        started = time.process_time()
-        batch = search.ask()
-        ask_s += time.process_time() - started
-        for architecture in batch:
-            score = float(rng.random())
-            started = time.process_time()
-            search.tell(architecture, score)
-            tell_s += time.process_time() - started
-            evaluations += 1
+        a, t, e = drive_round(search, rng)
+        ask_s, tell_s, evaluations = ask_s + a, tell_s + t, evaluations + e
+    refit_s, refits_timed, refits_timed_s, records_per_refit = 0.0, clock.count, clock.seconds, 0
+    if preset == "joint":
+        if refits_timed:
+            refit_s = refits_timed_s / refits_timed
+        else:  # no refit fell in the timed rounds: time one now (new records since the last fit)
+            search.model_cache.get(search.record, force=True)
+            refit_s = clock.seconds - refits_timed_s
+        growth = max(1.0, joint.REFIT_GROWTH * search.model_cache.model.num_records)
+        records_per_refit = size * math.ceil(growth / size)  # ModelCache.get checks once per ask
+    between = 1e3 * (ask_s + tell_s - refits_timed_s) / evaluations
+    amortised = between + (1e3 * refit_s / records_per_refit if records_per_refit else 0.0)
     assert search.stage == 0, "the timed rounds must not reach the stage end"
     search.round = search.stage_rounds  # end the stage now, over every record
     started = time.process_time()
     search._end_stage()
     stage_end_s = time.process_time() - started
     search.close()
-    return {"evaluations": evaluations, "ms_per_evaluation": 1e3 * (ask_s + tell_s) / evaluations,
-            "ask_ms_per_evaluation": 1e3 * ask_s / evaluations, "tell_ms": 1e3 * tell_s / evaluations,
-            "stage_end_s": stage_end_s}
+    return {"evaluations": evaluations, "ms_per_evaluation": amortised, "ms_between_refits": between,
+            "ask_ms_per_evaluation": 1e3 * (ask_s - refits_timed_s) / evaluations, "tell_ms": 1e3 * tell_s / evaluations,
+            "refit_s": refit_s, "refits_timed": refits_timed, "records_per_refit": records_per_refit,
+            "build_s": build_s, "stage_end_s": stage_end_s}
+
+
+def full_run(space: SearchSpace, preset: str, evaluations: int, seed: int = 0) -> dict:
+    """A whole search of ``evaluations`` (``max_evaluations``, so every stage, its stage ends and the refits
+    are in it) driven through ask() / tell() with a random score; process CPU seconds of the whole run."""
+    config = SearchConfig(utility=preset, max_evaluations=evaluations, seed=seed, checkpoint_every=10**9)
+    rng = np.random.default_rng(seed)
+    started = time.process_time()
+    search = DDPSearch(space, config=config, higher_is_better=True)
+    while not search.finished:
+        batch = search.ask()
+        if not batch:
+            break
+        for architecture in batch:
+            search.tell(architecture, float(rng.random()))
+    cpu_s = time.process_time() - started
+    search.close()
+    return {"evaluations": search.steps, "stages": search.stage, "rounds_per_stage": search.rounds_per_stage,
+            "cpu_s": cpu_s, "ms_per_evaluation": 1e3 * cpu_s / max(search.steps, 1)}
 
 
 def time_tpe(space: SearchSpace, n: int, evaluations: int, seed: int = 0) -> dict:
@@ -148,15 +231,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per point (TPE: 8 x this many trials)")
     parser.add_argument("--tpe-max", type=int, default=10_000, help="skip TPE above this many records")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (set before numpy loads)")
+    parser.add_argument("--full-run", default="darts:joint:50000",
+                        help="SPACE:PRESET:EVALUATIONS whole ask/tell runs, comma-separated ('' for none)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "search_cost.json"))
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="utility='paper'")  # random scores saturate τ=0.01
     points = [int(p) for p in args.points.split(",")]
     info = machine()
     print(f"# {info['cpu']}, {info['cores']} cores, threads={THREADS}, load average {info['load_average']}")
-    print(f"{'space':>10}{'preset':>9}{'n':>7}{'ms/eval':>10}{'ask ms':>9}{'tell ms':>9}{'stage end s':>13}")
-    rows = []
-    for space_name in args.spaces.split(","):
+    print(f"{'space':>10}{'preset':>9}{'n':>7}{'ms/eval':>10}{'between':>9}{'ask ms':>9}{'tell ms':>9}"
+          f"{'refit s':>9}{'build s':>9}{'stage end s':>13}")
+    rows, runs = [], []
+    for space_name in [s for s in args.spaces.split(",") if s]:
         space = build_space(space_name)
         for preset in args.presets.split(","):
             for n in points:
@@ -170,13 +256,24 @@ def main(argv: list[str]) -> int:
                 row = {"space": space_name, "shape": [space.num_decisions, space.max_candidates], "preset": preset,
                        "records": n, **row}
                 rows.append(row)
+                nan = float("nan")
                 print(f"{space_name:>10}{preset:>9}{n:>7}{row['ms_per_evaluation']:>10.3f}"
-                      f"{row.get('ask_ms_per_evaluation', float('nan')):>9.3f}{row.get('tell_ms', float('nan')):>9.3f}"
-                      f"{row.get('stage_end_s', float('nan')):>13.3f}", flush=True)
+                      f"{row.get('ms_between_refits', nan):>9.3f}{row.get('ask_ms_per_evaluation', nan):>9.3f}"
+                      f"{row.get('tell_ms', nan):>9.3f}{row.get('refit_s', nan):>9.3f}{row.get('build_s', nan):>9.3f}"
+                      f"{row.get('stage_end_s', nan):>13.3f}", flush=True)
+    for spec in [s for s in args.full_run.split(",") if s]:
+        space_name, preset, evaluations = spec.split(":")
+        space = build_space(space_name)
+        run = {"space": space_name, "shape": [space.num_decisions, space.max_candidates], "preset": preset,
+               **full_run(space, preset, int(evaluations))}
+        runs.append(run)
+        print(f"# full run {space_name} {preset}: {run['evaluations']} evaluations in {run['stages']} stages "
+              f"(T={run['rounds_per_stage']}): {run['cpu_s']:.1f} CPU s, {run['ms_per_evaluation']:.3f} ms per "
+              "evaluation", flush=True)
     info["load_average_end"] = list(os.getloadavg())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")
+    out.write_text(json.dumps({"machine": info, "rows": rows, "full_runs": runs}, indent=1) + "\n")
     print(f"# load average at the end {info['load_average_end']}; wrote {out}")
     return 0
 

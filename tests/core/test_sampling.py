@@ -46,3 +46,19 @@ def test_sampler_state_round_trip():
     second = DisjointSampler(space, seed=99)
     second.load_state_dict(first.state_dict())
     assert first.sample_round(space.full_mask()) == second.sample_round(space.full_mask())
+
+
+def test_columns_at_once_equal_one_decision_at_a_time():
+    """The batched pairing gives what _assign gives per decision: targets, tied preferences, the rest in order."""
+    rng = np.random.default_rng(4)
+    for trial in range(200):
+        decisions, size, kmax = int(rng.integers(1, 7)), int(rng.integers(1, 9)), 5
+        permuted = rng.integers(0, kmax, size=(decisions, size))
+        targets = [None if rng.random() < 0.3 else tuple(rng.integers(0, kmax + 1, size=decisions))
+                   for _ in range(int(rng.integers(0, size + 2)))]
+        preferences = [None if rng.random() < 0.3 else rng.integers(0, 3, size=(decisions, kmax)).astype(float)
+                       for _ in range(int(rng.integers(0, size + 2)))]  # few values: many ties
+        batched = DisjointSampler._assign_columns(permuted, targets, preferences, np.arange(decisions))
+        for e in range(decisions):
+            column = DisjointSampler._assign_permuted(e, permuted[e].tolist(), range(size), targets, preferences)
+            assert batched[e].tolist() == [column[r] for r in range(size)], trial

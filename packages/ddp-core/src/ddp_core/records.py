@@ -52,14 +52,18 @@ class PerformanceRecord:
         self.space = space
         self.records: list[Record] = []
 
-    def add(self, stage: int, round_index: int, architecture: Architecture, score: float) -> Record:
+    def add(self, stage: int, round_index: int, architecture: Architecture, score: float,
+            validated: bool = False) -> Record:
+        """Append one record. ``validated=True``: ``architecture`` is a tuple of ints the space accepted
+        already (``tell`` checks it against the round), so it is not checked twice."""
         score = float(score)
         if not math.isfinite(score):
             raise ValueError(
                 f"score {score!r} for architecture {architecture} is not a finite number; the evaluator must "
                 "return a real score (check for a diverged loss or an empty validation split)"
             )
-        record = Record(int(stage), int(round_index), self.space.validate(architecture), score)
+        architecture = architecture if validated else self.space.validate(architecture)
+        record = Record(int(stage), int(round_index), architecture, score)
         self.records.append(record)
         return record
 

@@ -93,6 +93,10 @@ def round_size(space: SearchSpace, live: np.ndarray) -> int:
     return max(sizes)
 
 
+def _finite(preferences: Sequence[np.ndarray | None], size: int) -> bool:
+    return all(p is None or bool(np.isfinite(p).all()) for p in preferences[:size])
+
+
 class DisjointSampler:
     """Draws rounds over the live mask; see the module docstring. Its RNG and pools are part of the state."""
 
@@ -100,6 +104,8 @@ class DisjointSampler:
         self.space = space
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.pools: list[list[int]] = [[] for _ in space.decisions]
+        self._shape_key: tuple | None = None
+        self._shape: tuple[list[np.ndarray], np.ndarray, dict[int, np.ndarray], int] | None = None
 
     def _draw_from_pool(self, decision: int, live: np.ndarray, count: int) -> list[int]:
         out: list[int] = []
@@ -115,6 +121,13 @@ class DisjointSampler:
     ) -> dict[int, int]:
         """Place ``multiset`` on ``slots``: targets first, then preferences, then at random (slot order = priority)."""
         remaining = [int(k) for k in self.rng.permutation(np.asarray(multiset, dtype=np.int64))]
+        return self._assign_permuted(e, remaining, slots, targets, preferences)
+
+    @staticmethod
+    def _assign_permuted(
+        e: int, remaining: list[int], slots: Sequence[int], targets: Sequence[Architecture | None],
+        preferences: Sequence[np.ndarray | None],
+    ) -> dict[int, int]:
         column: dict[int, int] = {}
         for r in slots:
             target = targets[r] if r < len(targets) else None
@@ -132,6 +145,63 @@ class DisjointSampler:
             column[r] = k
         return column
 
+    @staticmethod
+    def _assign_columns(
+        permuted: np.ndarray, targets: Sequence[Architecture | None],
+        preferences: Sequence[np.ndarray | None], decisions: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`_assign` for many decisions whose multisets fill every slot, at once.
+
+        ``permuted`` (D, R): each decision's multiset in the order ``_assign``'s permutation gave it. The result
+        (D, R) is what ``_assign`` returns for each: slot order is priority, the first free position wins a
+        target, the first of equal preferences wins (``max`` over the remaining list), the rest in order.
+        """
+        count, size = permuted.shape
+        free = np.ones((count, size), dtype=bool)
+        column = np.full((count, size), -1, dtype=np.int64)
+        rows = np.arange(count)
+        for r in range(min(len(targets), size)):
+            if targets[r] is None:
+                continue
+            want = np.asarray(targets[r], dtype=np.int64)[decisions]
+            match = (permuted == want[:, None]) & free
+            found = match.any(axis=1)
+            where = match.argmax(axis=1)
+            column[found, r] = want[found]
+            free[rows[found], where[found]] = False
+        for r in range(min(len(preferences), size)):
+            if preferences[r] is None:
+                continue
+            open_rows = column[:, r] < 0
+            if not open_rows.any():
+                continue
+            values = np.where(free, np.asarray(preferences[r])[decisions[:, None], permuted], -np.inf)
+            where = values.argmax(axis=1)
+            chosen = rows[open_rows]
+            column[chosen, r] = permuted[chosen, where[open_rows]]
+            free[chosen, where[open_rows]] = False
+        # the rest: open slots in order take the free positions in order (both counts are equal per decision)
+        open_r, open_s = np.nonzero(column < 0)
+        free_r, free_p = np.nonzero(free)
+        column[open_r, open_s] = permuted[free_r, free_p]
+        return column
+
+    def _round_shape(self, live: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, dict[int, np.ndarray], int]:
+        """(live candidates per decision, reachable decisions, controller counts, R) of a live mask; the mask
+        only changes at a stage end, so this is computed once per stage."""
+        key = (live.shape, live.tobytes())
+        if self._shape_key != key:
+            live_sets = [np.flatnonzero(live[e]) for e in range(self.space.num_decisions)]
+            reach = reachable_decisions(self.space, live)
+            counts = controller_counts(self.space, live)
+            self._shape = (live_sets, reach, counts, round_size(self.space, live))
+            self._shape_key = key
+        return self._shape
+
+    def round_size(self, live: np.ndarray) -> int:
+        """:func:`round_size` of ``live``, computed once per live mask."""
+        return self._round_shape(np.asarray(live, dtype=bool))[3]
+
     def sample_round(
         self,
         live: np.ndarray,
@@ -147,29 +217,39 @@ class DisjointSampler:
         """
         space = self.space
         live = np.asarray(live, dtype=bool)
-        live_sets = [np.flatnonzero(live[e]) for e in range(space.num_decisions)]
+        live_sets, reach, counts, size = self._round_shape(live)
         for e, cands in enumerate(live_sets):
             if len(cands) == 0:
                 raise ValueError(f"decision {space.decisions[e].name!r} has no live candidate left")
-            self.pools[e] = [k for k in self.pools[e] if live[e, k]]  # a pruned candidate is never drawn again
-        reach = reachable_decisions(space, live)
-        counts = controller_counts(space, live)
-        size = round_size(space, live)
+        for e, pool in enumerate(self.pools):
+            if pool and not live[e, pool].all():
+                self.pools[e] = [k for k in pool if live[e, k]]  # a pruned candidate is never drawn again
         slots = range(size)
-        columns: list[dict[int, int] | None] = [None] * space.num_decisions
+        columns = np.full((space.num_decisions, size), -1, dtype=np.int64)
         for c, count in counts.items():
             required = [k for k in range(live.shape[1]) for _ in range(int(count[k]))]
             extra = self._draw_from_pool(c, live_sets[c], size - len(required))
-            columns[c] = self._assign(c, required + extra, slots, targets, preferences)
-        for e, decision in enumerate(space.decisions):
-            if decision.requires is None and columns[e] is None:
+            assigned = self._assign(c, required + extra, slots, targets, preferences)
+            columns[c] = [assigned[r] for r in slots]
+        # unconditional decisions: the same draws, in the same order, as one _assign each; then paired at once
+        plain = np.array([e for e, d in enumerate(space.decisions) if d.requires is None and e not in counts],
+                         dtype=np.int64)
+        if len(plain):
+            permuted = np.empty((len(plain), size), dtype=np.int64)
+            for i, e in enumerate(plain.tolist()):
                 extra = self._draw_from_pool(e, live_sets[e], size - len(live_sets[e]))
-                columns[e] = self._assign(e, live_sets[e].tolist() + extra, slots, targets, preferences)
+                permuted[i] = self.rng.permutation(np.asarray(live_sets[e].tolist() + extra, dtype=np.int64))
+            if _finite(preferences, size):
+                columns[plain] = self._assign_columns(permuted, targets, preferences, plain)
+            else:  # ±inf or NaN preferences: the list semantics of _assign, slot by slot
+                for i, e in enumerate(plain.tolist()):
+                    assigned = self._assign_permuted(e, permuted[i].tolist(), slots, targets, preferences)
+                    columns[e] = [assigned[r] for r in slots]
         for e, decision in enumerate(space.decisions):
             if decision.requires is None:
                 continue
             parent, allowed = _allowed(space, e)
-            active = [r for r in slots if columns[parent][r] in set(allowed.tolist())]
+            active = [r for r in slots if columns[parent, r] in set(allowed.tolist())]
             column: dict[int, int] = {}
             if reach[e] and active:
                 extra = self._draw_from_pool(e, live_sets[e], max(len(active) - len(live_sets[e]), 0))
@@ -179,8 +259,8 @@ class DisjointSampler:
                     target = targets[r] if r < len(targets) else None
                     keep = target is not None and live[e, int(target[e])]
                     column[r] = int(target[e]) if keep else int(self.rng.choice(live_sets[e]))
-            columns[e] = column
-        return [tuple(int(columns[e][r]) for e in range(space.num_decisions)) for r in slots]
+            columns[e] = [column[r] for r in slots]
+        return [tuple(row) for row in columns.T.tolist()]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "pools": [list(p) for p in self.pools]}

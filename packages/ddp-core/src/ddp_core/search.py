@@ -2,14 +2,15 @@
 
 ``run()`` drives an :class:`Evaluator` through ``ask()`` / ``tell()``; any other executor (a cluster
 scheduler, Ray, a tabular oracle) can call them directly. A run directory makes every step resumable
-(:mod:`ddp_core.rundir`).
+(:mod:`ddp_core.rundir`). The schedule (:mod:`ddp_core.schedule`) and :class:`SearchResult`
+(:mod:`ddp_core.search_result`) live beside it and are importable from here as well.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +21,8 @@ from ddp_core.config import SearchConfig
 from ddp_core.distribution import CategoricalDistribution, choose_pruned, normalize_rows, prunable_mask
 from ddp_core.records import PerformanceRecord, pruning_error_bound
 from ddp_core.sampling import DisjointSampler, reachable_decisions, round_size
+from ddp_core.schedule import rounds_for_budget, stage_schedule
+from ddp_core.search_result import SearchResult
 from ddp_core.space import Architecture, SearchSpace
 from ddp_core.trials import FAILED, Trial, TrialLog, best_trial, matches
 from ddp_core.validation import check_number
@@ -39,89 +42,6 @@ class Evaluator(Protocol):
     def train(self, architecture: Architecture) -> None: ...
 
     def score(self, architecture: Architecture) -> float: ...
-
-
-@dataclass
-class SearchResult:
-    """The answer of a search. ``architecture`` is what tools print and save: for the default preset the
-    recommended network without a budget (the exact argmax of the model's estimate over the whole space), for
-    ``paper``/``authors`` argmax θ; ``generate(costs, budgets)`` gives the recommended network per budget.
-    ``theta_architecture`` is argmax θ in every case."""
-
-    space: SearchSpace
-    distribution: CategoricalDistribution
-    architecture: Architecture
-    history: dict[str, list]
-    steps: int
-    record: PerformanceRecord = field(repr=False)
-    theta_architecture: Architecture = ()
-    answer: dict[str, Any] = field(default_factory=dict)
-    utility: str = "joint"
-    higher_is_better: bool = True
-
-    @property
-    def evaluations(self) -> int:
-        return self.steps
-
-    def generate(self, costs=None, budgets=None, *, eng: str | None = None, live_only: bool = False,
-                 constraints=(), count_constraints=(), on_infeasible: str = "report",
-                 time_limit_s: float | None = 60.0):
-        """The recommended network for each budget (ENG), over the whole space by default.
-
-        ``eng="model"`` (the default preset's): the exact argmax of the search's estimate of quality under the
-        budget, never worse by that estimate than the best evaluated network meeting it; ``eng="theta"`` (the
-        ``paper``/``authors`` presets'): Eq. 10 on θ. One budget mapping gives one GenerationResult (an
-        infeasible one raises); a list gives one entry per budget, an InfeasibleBudget in place of each budget
-        no architecture meets. See :mod:`ddp_core.eng`.
-        """
-        from ddp_core.eng import generate_recommended
-
-        return generate_recommended(self.space, self.record, self.distribution, costs, budgets,
-                                    higher_is_better=self.higher_is_better, utility=self.utility, eng=eng,
-                                    live_only=live_only, constraints=constraints,
-                                    count_constraints=count_constraints, on_infeasible=on_infeasible,
-                                    time_limit_s=time_limit_s)
-
-    def describe(self) -> dict[str, str]:
-        return self.space.describe(self.architecture)
-
-
-def _prune_once(space: SearchSpace, live: np.ndarray) -> np.ndarray:
-    live = live.copy()
-    prunable = prunable_mask(space, live) & reachable_decisions(space, live)[:, None]
-    for e, k in enumerate(choose_pruned(np.zeros(live.shape), prunable)):
-        if k >= 0:
-            live[e, k] = False
-    return live
-
-
-def stage_schedule(
-    space: SearchSpace, prune: bool = True, stages: int | None = None, live: np.ndarray | None = None
-) -> list[int]:
-    """Round sizes R of each stage from ``live`` (default: the full space) on, assuming one candidate per
-    reachable decision is pruned per stage (the lowest index where conditions make the order matter)."""
-    live = space.full_mask() if live is None else np.array(live, dtype=bool)
-    if not prune:
-        return [round_size(space, live)] * (stages or len(stage_schedule(space)))
-    sizes: list[int] = []
-    while (prunable_mask(space, live) & reachable_decisions(space, live)[:, None]).any():
-        sizes.append(round_size(space, live))
-        live = _prune_once(space, live)
-    return sizes or [round_size(space, live)]
-
-
-def rounds_for_budget(space: SearchSpace, config: SearchConfig) -> int:
-    """T for ``config``: rounds_per_stage, or the largest T whose whole schedule fits max_evaluations."""
-    if config.max_evaluations is None:
-        return config.rounds_per_stage or 3
-    per_round = sum(stage_schedule(space, config.prune, config.stages))
-    rounds = config.max_evaluations // per_round
-    if rounds < 1:
-        raise ValueError(
-            f"max_evaluations={config.max_evaluations} cannot pay for one round per stage: this space needs at "
-            f"least {per_round} evaluations (T=1); raise it or shrink the space"
-        )
-    return rounds
 
 
 class DDPSearch:
@@ -238,7 +158,7 @@ class DDPSearch:
 
     def _open_round(self) -> None:
         live = self.distribution.live
-        size = round_size(self.space, live)
+        size = self.sampler.round_size(live)
         budget = self.config.max_evaluations
         if budget is not None and self.steps + size > budget:
             self.state.note("budget", f"stopped before stage {self.stage}: the next round needs {size} evaluations, "
@@ -269,6 +189,10 @@ class DDPSearch:
 
     def _waiting_slot(self, architecture: Sequence[int] | Mapping[str, str]) -> tuple[Architecture, int]:
         waiting = [i for i, s in enumerate(self.pending_scores) if s is None]
+        if type(architecture) is tuple:  # what ask() returned, back as it was: a waiting one needs no check
+            slot = next((i for i in waiting if self.pending[i] == architecture), None)
+            if slot is not None:
+                return self.pending[slot], slot
         if isinstance(architecture, Mapping):
             slot = next((i for i in waiting if matches(self.space, self.pending[i], architecture)), None)
         else:
@@ -284,7 +208,7 @@ class DDPSearch:
         """Record ``score`` for one architecture of the current round (any order); ``None`` records a failed
         evaluation (:meth:`fail`). ``architecture`` as ``ask()`` gave it: indices or ``{decision: candidate}``."""
         architecture, slot = self._waiting_slot(architecture)
-        if score is not None:
+        if score is not None and (type(score) is not float or not math.isfinite(score)):  # else: checked
             try:
                 score = float(check_number("score", score))
             except (ValueError, TypeError):
@@ -300,7 +224,7 @@ class DDPSearch:
         if score is None:  # counts against the budget, never enters P, the utility or the model
             self.trial_log.add_failure(number, self.stage, self.round, architecture)
         else:
-            self.record.add(self.stage, self.round, architecture, score)
+            self.record.add(self.stage, self.round, architecture, score, validated=True)
         if seconds is not None:
             self.trial_log.seconds[number] = float(seconds)
         self.steps += 1
