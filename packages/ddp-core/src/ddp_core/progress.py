@@ -107,17 +107,21 @@ class TrackerCallback:
 
 
 def final_summary(run_dir: str | Path, result: Any, next_command: str | None = None,
-                  extra: dict[str, str] | None = None) -> str:
-    """A few human lines for the end of a search tool: the answer, how it was chosen, files, what to run next."""
-    described = result.describe()
-    shown = ", ".join(f"{k}={v}" for k, v in list(described.items())[:8])
-    more = "" if len(described) <= 8 else f", ... ({len(described)} decisions)"
-    lines = [
-        f"search finished: {result.steps} evaluations",
-        f"answer ({result.answer.get('source', 'argmax θ')}): {shown}{more}",
-    ]
-    if tuple(result.theta_architecture) != tuple(result.architecture):
-        lines.append("argmax θ differs from the answer; both are in summary.json")
+                  extra: dict[str, str] | None = None, answer: str | None = None) -> str:
+    """A few human lines for the end of a search tool: the answer, how it was chosen, files, what to run next.
+
+    ``answer`` replaces the answer line, for a tool that printed its own recommendation (DARTS: the genotype
+    under the cell rule, not the search's unconstrained answer)."""
+    lines = [f"search finished: {result.steps} evaluations"]
+    if answer is not None:
+        lines.append(f"answer: {answer}")
+    else:
+        described = result.describe()
+        shown = ", ".join(f"{k}={v}" for k, v in list(described.items())[:8])
+        more = "" if len(described) <= 8 else f", ... ({len(described)} decisions)"
+        lines.append(f"answer ({result.answer.get('source', 'argmax θ')}): {shown}{more}")
+        if tuple(result.theta_architecture) != tuple(result.architecture):
+            lines.append("argmax θ differs from the answer; both are in summary.json")
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value}")
     lines.append(f"run directory: {run_dir} (summary.json, records.jsonl, theta_history.png)")

@@ -188,8 +188,9 @@ def run_supernet_search(
     return SearchRun(result, search, accelerator, run_dir) if main_process else None
 
 
-def print_summary(run: SearchRun, next_command: str, extra: dict[str, str] | None = None) -> None:
-    print(final_summary(run.run_dir, run.result, next_command, extra), flush=True)
+def print_summary(run: SearchRun, next_command: str, extra: dict[str, str] | None = None,
+                  answer: str | None = None) -> None:
+    print(final_summary(run.run_dir, run.result, next_command, extra, answer), flush=True)
 
 
 def make_search_accelerator(args: argparse.Namespace, run_dir: pathlib.Path):

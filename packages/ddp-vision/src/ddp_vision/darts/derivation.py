@@ -134,6 +134,7 @@ class EngAnswer:
     costs: dict[str, float]
     per_cell: dict[str, dict[str, float]] = field(default_factory=dict)
     proven_optimal: bool = True
+    how: str = "Eq. 10 on θ under the DARTS rule: the genotype of highest mean θ over its kept (edge, op) pairs, exact"
 
     @property
     def feasible(self) -> bool:
@@ -144,7 +145,8 @@ class EngAnswer:
 
         return {"budgets": self.budgets, "genotype": genotype_to_dict(self.genotype),
                 "genotype_text": format_genotype(self.genotype), "expectation": self.expectation,
-                "costs": self.costs, "per_cell": self.per_cell, "proven_optimal": self.proven_optimal}
+                "costs": self.costs, "per_cell": self.per_cell, "proven_optimal": self.proven_optimal,
+                "source": "theta", "how": self.how}
 
 
 def _names(space: SearchSpace, cell: str, ops_row: np.ndarray, inputs_row: np.ndarray, steps: int) -> list:

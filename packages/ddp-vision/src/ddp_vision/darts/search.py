@@ -1,7 +1,8 @@
 """The DARTS-space search behind ``tools/search_darts.py``: DDPNAS with a single-path supernet.
 
 With no arguments it searches scikit-learn's digits (embedded, nothing to download) with a supernet small
-enough for a 2-core CPU, then prints the derived genotype and ENG answers for a few budgets. The same
+enough for a 2-core CPU, then prints one genotype per budget for a few budgets (the recommended genotype under
+the DARTS cell rule by default, with a line on how it was chosen; alternatives in ``eng.json``). The same
 command runs CIFAR-10 (``--dataset cifar10 --data-dir DIR``, the paper's supernet), on one GPU, on the CPU,
 or on several GPUs through ``accelerate launch tools/search_darts.py ...``. ``--resume RUN_DIR`` (with the
 same flags) continues a killed run exactly where its last checkpoint left it.
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from ddp_core import add_search_arguments, search_config_from_args
+from ddp_core.run_eng import ENG_CHOICES, ENG_HELP
 from ddp_core.validation import argument_type
 from ddp_vision.arguments import OneLineArgumentParser
 from ddp_vision.darts.generate import DEFAULT_BUDGETS, format_report, parse_budget, run_generation
@@ -63,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     # small supernet ops gain nothing from more threads, and oversubscribed cores slow them down badly
     parser.set_defaults(threads=1)
     parser.add_argument("--budget", action="append", type=parse_budget, default=None,
-                        help="ENG budget KEY=VALUE[,KEY=VALUE] after the search (repeatable; 'none': unconstrained)")
+                        help="ENG budget KEY=VALUE[,KEY=VALUE] after the search (repeatable; 'none': unconstrained): "
+                        "one genotype is printed per budget, the recommended one by default")
+    parser.add_argument("--eng", choices=ENG_CHOICES, default=None,
+                        help=ENG_HELP + "; see tools/generate.py RUN_DIR --help")
     return parser
 
 
@@ -110,11 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         return 0
     print(f"search: {run.result.steps} architectures trained, {time.perf_counter() - started:.1f}s in this process")
-    report = run_generation(run_dir, args.budget or list(DEFAULT_BUDGETS))
+    report = run_generation(run_dir, args.budget or list(DEFAULT_BUDGETS), eng=args.eng)
     print(format_report(report), end="")
     best = run.search.state.best_score
+    chosen = ("the first budget's recommended genotype above (genotype.json; per budget and alternatives in "
+              "eng.json)" if report["eng"] == "model" else "the DARTS rule's genotype above (genotype.json)")
     print_summary(run, f"python tools/generate.py {run_dir} --budget params_m=2.0 --budget nonparam_ops=2,cell_height=2"
                   f"  (then: python tools/train_darts.py --genotype {run_dir})",
                   {"ENG and drawings": "eng.json, eng.txt, genotype.txt, cells.png, eng_cells_*.png",
-                   "best held-out accuracy seen": "n/a" if best is None else f"{best:.4f}"})
+                   "best held-out accuracy seen": "n/a" if best is None else f"{best:.4f}"},
+                  answer=chosen if report["written"] else None)
     return 0
