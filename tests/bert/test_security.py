@@ -183,3 +183,35 @@ def test_checkpoint_refusal_is_whole_and_names_what_was_refused(tmp_path):
     assert "posix.system" in message and message.endswith("restore it or start a new --run-dir")
     assert "weights_only` set to `False`" not in message  # torch's advice to turn the safety off is dropped
     assert not (tmp_path / "ran").exists()
+
+
+def test_resume_refuses_a_resigned_teacher_dir_outside_the_run(bert_run, tiny_bert_dir, glue_dir, tmp_path, capsys):
+    """An attacker who edits space.json's teacher_dir and re-signs the digests state.json records: generate.py
+    refused it, but ``search_bert --resume`` accepted it (exit 0) and carried '/etc' forward."""
+    from ddp_core.run_checks import file_digest, state_digest
+
+    for teacher_dir in ("/etc", "../outside"):
+        run_dir = tmp_path / f"run{len(teacher_dir)}"
+        shutil.copytree(bert_run, run_dir)
+        space = json.loads((run_dir / "space.json").read_text())
+        space["metadata"]["teacher_dir"] = teacher_dir
+        (run_dir / "space.json").write_text(json.dumps(space))
+        state = json.loads((run_dir / "state.json").read_text())
+        state["files"]["space.json"] = file_digest(run_dir / "space.json")
+        state["digest"] = state_digest(state)
+        (run_dir / "state.json").write_text(json.dumps(state))
+        before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+        resume = tiny_args(tiny_bert_dir, glue_dir, run_dir)
+        resume[resume.index("--run-dir")] = "--resume"
+        assert search_cli(resume + ["--max-evaluations", "12"]) == 2
+        line = one_error_line(capsys)
+        assert f"space.json metadata.teacher_dir names {teacher_dir!r}" in line and "outside the run" in line, line
+        assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_a_symbolic_link_is_named_as_one(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "teacher").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RunDirectoryError, match=r"names 'teacher' \(a symbolic link to .*elsewhere\), which is "
+                                                r"outside the run directory"):
+        inside_run_directory(tmp_path / "run", "teacher", "space.json metadata.teacher_dir")

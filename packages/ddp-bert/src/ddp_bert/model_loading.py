@@ -95,7 +95,8 @@ def inside_run_directory(run_dir: Path, relative: object, origin: str) -> Path:
     root = Path(run_dir).resolve()
     target = (root / path).resolve()
     if path.is_absolute() or ".." in path.parts or (target != root and root not in target.parents):
-        raise RunDirectoryError(f"{run_dir}/{origin} names {relative!r}, which is outside the run directory; "
+        link = "" if path.is_absolute() or ".." in path.parts else f" (a symbolic link to {target})"
+        raise RunDirectoryError(f"{run_dir}/{origin} names {relative!r}{link}, which is outside the run directory; "
                                 f"files a run reads must lie inside it: {fix}")
     return Path(run_dir) / path
 

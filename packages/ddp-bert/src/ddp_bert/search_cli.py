@@ -21,7 +21,13 @@ from ddp_bert.evaluator import BatchStream, BertSupernetEvaluator
 from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, tokenize
 from ddp_bert.hub_access import DEFAULT_TEACHER, SourceUnavailableError, check_hub_sources
 from ddp_bert.importance import reorder_by_importance
-from ddp_bert.model_loading import check_max_length, load_config, load_sequence_classifier, load_tokenizer
+from ddp_bert.model_loading import (
+    check_max_length,
+    inside_run_directory,
+    load_config,
+    load_sequence_classifier,
+    load_tokenizer,
+)
 from ddp_bert.search_logging import JsonlLogger, MetricsTracker
 from ddp_bert.search_report import report_result
 from ddp_bert.search_setup import (
@@ -48,6 +54,7 @@ from ddp_core.cli import (
     check_planned_evaluations,
     prepare_run_directory,
 )
+from ddp_core.rundir import RunDirectoryError, read_json_file
 from ddp_core.validation import non_negative_int, positive_int
 
 TEACHER_SUBDIR = "teacher"
@@ -117,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_teacher_dir(run_dir: Path) -> None:
+    """The saved space's ``metadata.teacher_dir`` names the teacher folder inside the run directory, as
+    ``tools/generate.py`` requires: a resume never carries an edited path (``/etc``, ``../x``) forward."""
+    space = read_json_file(run_dir / "space.json", "a search space")
+    metadata = space.get("metadata") if isinstance(space, dict) else None
+    if not isinstance(metadata, dict):
+        raise RunDirectoryError(f"{run_dir / 'space.json'} is not a search space (no metadata object); restore it "
+                                "or start a new --run-dir")
+    inside_run_directory(run_dir, metadata.get("teacher_dir", TEACHER_SUBDIR), "space.json metadata.teacher_dir")
+
+
 def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
@@ -166,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     description = description_of(args, task.name, accelerator.num_processes)
     if resuming:  # before any loading or writing: a mismatching flag is one error in a second
         check_resume_settings(run_dir, description, args)
+        check_teacher_dir(run_dir)
     import datasets
     import transformers
 
