@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ddp_core import lagrangian
 from ddp_core.frontier import FrontierStack, suffix_frontiers
 
 FRONTIER_CAP = 4096  # frontier points kept before coarsening
 CHUNK = 1 << 15  # partial choices x options expanded at once by the branch and bound
-BEAM = 4  # partial choices per row kept by the first dive
+BEAM = 16  # partial choices per row kept by the first dive
+SMALL = 1 << 16  # choices few enough to search without Lagrangian bounds (two budgets or more)
 TOLERANCE = 1e-9
 
 
@@ -103,6 +105,7 @@ class GroupProblem:
         self._plain: dict[int, tuple[list, list, bool]] = {}
         self._stacks: dict[tuple[int, ...], FrontierStack] = {}
         self._references: dict[int, GroupProblem] = {}
+        self._tables: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def solve(self, budgets: Sequence[float], time_limit_s: float | None = None) -> GroupAnswer:
         """The answer for one budget row (``inf`` = that cost is not budgeted)."""
@@ -194,6 +197,62 @@ class GroupProblem:
             total += self.values[g][picks[:, g]]
         return [(self._unpermute(p), float(t), True) for p, t in zip(picks, total, strict=True)]
 
+    def _padded(self, cols: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if cols not in self._tables:
+            self._tables[cols] = lagrangian.padded(self.values, self.costs, list(cols))
+        return self._tables[cols]
+
+    def _first_answers(self, rows: np.ndarray, cols: list[int], limit: np.ndarray, best_value: np.ndarray,
+                       best_picks: np.ndarray, active: np.ndarray, proven: np.ndarray,
+                       deadline: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Two budgets or more: the Lagrangian dual of every row, a first answer (repaired Lagrangian choice),
+        rows the dual proves infeasible; the exact probe only for rows where no first answer was found.
+        Returns the dual λ (R, B), each row's rounding room of the bounds, the group order of the search and
+        the (G, K) options that may still improve on a first answer."""
+        table, spend = self._padded(tuple(cols))
+        lam, bound, known_picks, known = lagrangian.dual(table, spend, limit)
+        finite = np.isfinite(table)
+        tol = 1e-9 * (1.0 + np.abs(table[finite]).sum()
+                      + (lam * (np.abs(limit) + np.abs(spend).sum(axis=(0, 1))[None, :])).sum(axis=1))
+        lowest = np.where(finite, table, np.inf).min(axis=1).sum()
+        active &= bound >= lowest - tol  # L(λ) below every choice's value: no choice meets the budgets
+        undecided = []
+        for r in np.flatnonzero(active):
+            start = np.argmax(table - spend @ lam[r], axis=1)
+            tried = [lagrangian.repair(table, spend, limit[r], start)]
+            tried += [known_picks[r]] if np.isfinite(known[r]) else []
+            for picks in tried:
+                value = float(table[np.arange(len(table)), picks].sum()) if picks is not None else -np.inf
+                if value > best_value[r] and (self.accept is None or self.accept(self._unpermute(picks))):
+                    best_value[r], best_picks[r] = value, picks
+            if not np.isfinite(best_value[r]):
+                undecided.append(r)
+        self._probe(rows, cols, undecided, best_value, best_picks, active, proven, deadline)
+        # reduced-cost fixing: an option that costs the bound more than its row's gap cannot beat the first
+        # answer in any row; the search branches first on the groups with the fewest options left
+        reduced = lagrangian.reduced_costs(table, spend, lam[active])
+        gap = (bound - best_value)[active]
+        useful = np.any(reduced <= gap[:, None, None] + tol[active, None, None], axis=0)  # (G, K)
+        if not active.any():
+            useful = np.isfinite(table)
+        return lam, tol, np.argsort(useful.sum(axis=1), kind="stable"), useful
+
+    def _probe(self, rows: np.ndarray, cols: list[int], indices: Sequence[int], best_value: np.ndarray,
+               best_picks: np.ndarray, active: np.ndarray, proven: np.ndarray, deadline: float | None) -> None:
+        """Decide feasibility of rows ``indices`` exactly: the cheapest choice in one cost that meets the
+        others (a problem with one budget fewer) is a first answer, or proves the row infeasible."""
+        if not len(indices):
+            return
+        probe_rows = rows[list(indices)].copy()
+        probe_rows[:, cols[0]] = np.inf
+        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+        for r, probe in zip(indices, self._reference(cols[0]).solve_many(probe_rows, remaining), strict=True):
+            if probe.feasible and probe.costs[cols[0]] <= rows[r, cols[0]] + _slack(rows[r, cols[0]]):
+                best_picks[r] = [probe.choice[g] for g in self.order]
+                best_value[r] = sum(v[k] for v, k in zip(self.values, best_picks[r], strict=True))
+            else:
+                active[r], proven[r] = False, probe.proven_optimal
+
     def _branch_and_bound(self, rows: np.ndarray, budgeted: tuple[int, ...], deadline: float | None) -> list[tuple]:
         """(choice or None, value, proven) per row; all rows share the batches of the search."""
         cols, groups, n_rows = list(budgeted), len(self.values), len(rows)
@@ -202,35 +261,62 @@ class GroupProblem:
         best_picks = np.zeros((n_rows, groups), dtype=np.int64)
         active = np.ones(n_rows, dtype=bool)
         proven = np.ones(n_rows, dtype=bool)
-        if len(cols) >= 2:  # decide feasibility exactly: the cheapest choice in one cost that meets the others
-            probe_rows = rows.copy()
-            probe_rows[:, cols[0]] = np.inf
-            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-            for r, probe in enumerate(self._reference(cols[0]).solve_many(probe_rows, remaining)):
-                if probe.feasible and probe.costs[cols[0]] <= rows[r, cols[0]] + _slack(rows[r, cols[0]]):
-                    best_picks[r] = [probe.choice[g] for g in self.order]
-                    best_value[r] = sum(v[k] for v, k in zip(self.values, best_picks[r], strict=True))
-                else:
-                    active[r], proven[r] = False, probe.proven_optimal
-        if cols:
+        several = len(cols) >= 2 and np.prod([float(len(v)) for v in self.values]) > SMALL
+        perm, phases = np.arange(groups), []
+        kept = [np.arange(len(v)) for v in self.values]  # per group, the options searched
+        if len(cols) >= 2 and not several:  # few choices: enumerated with the plain bound, after the probe
+            self._probe(rows, cols, range(n_rows), best_value, best_picks, active, proven, deadline)
+        elif several:
+            lam, tol, perm, useful = self._first_answers(rows, cols, limit, best_value, best_picks, active, proven,
+                                                         deadline)
+            table, spend = self._padded(tuple(cols))
+            lams = lagrangian.families(lam)
+            maxima = lagrangian.suffix_maxima(table[perm], spend[perm], lams)
+            kept = [np.flatnonzero(useful[g]) for g in range(groups)]
+            # the first answers must stay expressible: an option they use is always searched
+            for g in range(groups):
+                kept[g] = np.union1d(kept[g], best_picks[active, g]) if active.any() else kept[g]
+                if not len(kept[g]):
+                    kept[g] = np.array([int(np.argmax(self.values[g]))])
+            for r in np.flatnonzero(active):
+                best_picks[r] = [np.searchsorted(kept[g], best_picks[r, g]) for g in range(groups)]
+            best_picks = best_picks[:, perm]
+        elif cols:
             stack_ = self._stack(budgeted)
             # the family that bounds each row best at the root first (a cheap cut), then every family
             phases = [stack_.best_at_root(limit), np.arange(len(stack_.kept))]
-        else:
-            phases = []
-        sub = [c[:, cols] for c in self.costs]
-        floor = self.cheapest[:, cols]
-        eps = 1e-12 * max(1.0, float(np.abs(self.free[0])))
+        kept = [kept[p] for p in perm]
+        values = [self.values[p][kept[g]] for g, p in enumerate(perm)]
+        sub = [self.costs[p][kept[g]][:, cols] for g, p in enumerate(perm)]
+        free = np.r_[np.cumsum([v.max() for v in values][::-1])[::-1], 0.0]
+        floor = np.zeros((groups + 1, len(cols)))
+        floor[:groups] = np.cumsum(np.array([c.min(axis=0) for c in sub]).reshape(groups, len(cols))[::-1],
+                                   axis=0)[::-1]
+        eps = 1e-12 * max(1.0, float(np.abs(free[0])))
+
+        def ordered(picks: np.ndarray) -> tuple[int, ...]:
+            out = np.empty_like(picks)
+            out[perm] = [kept[g][k] for g, k in enumerate(picks)]
+            return self._unpermute(out)
 
         def expand(g, row, value, spent, picks, upper, per_row):
             """Children of a batch of partial choices that are feasible and may beat their row's best."""
-            options = len(self.values[g])
-            new_value = (value[:, None] + self.values[g][None, :]).ravel()
+            options = len(values[g])
+            new_value = (value[:, None] + values[g][None, :]).ravel()
             new_spent = (spent[:, None, :] + sub[g][None, :, :]).reshape(len(new_value), len(cols))
             new_row = np.repeat(row, options)
             left = limit[new_row] - new_spent
             ok = np.flatnonzero(np.all(left >= floor[g + 1][None, :], axis=1))
-            upper = new_value[ok] + (self.free[g + 1] if g + 1 < groups else 0.0)
+            upper = new_value[ok] + free[g + 1]
+            if several and g + 1 < groups:  # Lagrangian bounds: the least over the families of λ
+                good = upper > best_value[new_row[ok]] + eps
+                ok, upper = ok[good], upper[good]
+                at = new_row[ok]
+                if n_rows == 1:
+                    bound = maxima[0, :, g + 1][None, :] + left[ok] @ lams[0].T
+                else:
+                    bound = maxima[at, :, g + 1] + np.einsum("nb,nfb->nf", left[ok], lams[at])
+                upper = np.minimum(upper, new_value[ok] + bound.min(axis=1) + tol[at])
             for phase in phases if g + 1 < groups else []:  # the cheap cut first: most children fail it
                 good = upper > best_value[new_row[ok]] + eps
                 ok, upper = ok[good], upper[good]
@@ -260,7 +346,7 @@ class GroupProblem:
                 r = int(row[i])
                 if r in done or value[i] <= best_value[r] + eps:
                     continue
-                if self.accept is None or self.accept(self._unpermute(picks[i])):
+                if self.accept is None or self.accept(ordered(picks[i])):
                     best_value[r], best_picks[r] = value[i], picks[i]
                     done.add(r)
 
@@ -279,7 +365,7 @@ class GroupProblem:
             g, row, value, spent, picks, upper = stack.pop()
             live = upper > best_value[row] + eps
             row, value, spent, picks, upper = row[live], value[live], spent[live], picks[live], upper[live]
-            size = max(1, CHUNK // len(self.values[g]))
+            size = max(1, CHUNK // len(values[g]))
             if len(row) > size:  # split, best bounds on top of the stack
                 for first in range(((len(row) - 1) // size) * size, -1, -size):
                     part = slice(first, first + size)
@@ -288,7 +374,7 @@ class GroupProblem:
                 child = expand(g, row, value, spent, picks, upper, None)
                 if child is not None and len(child[1]):
                     stack.append(child)
-        return [(self._unpermute(best_picks[r]), float(best_value[r]), bool(proven[r]))
+        return [(ordered(best_picks[r]), float(best_value[r]), bool(proven[r]))
                 if np.isfinite(best_value[r]) else (None, -np.inf, bool(proven[r])) for r in range(n_rows)]
 
     def _infeasible(self, row: np.ndarray, decided: bool, deadline: float | None) -> GroupAnswer:

@@ -49,6 +49,22 @@ def pareto_mask(values: np.ndarray, costs: np.ndarray, labels: np.ndarray | None
     return keep
 
 
+def edge_pareto_masks(edges: list[dict], columns: list[int]) -> list[np.ndarray]:
+    """:func:`pareto_mask` of every edge's ops at once (θ, the costs ``columns``): op i goes when some op j of
+    its edge is at least as good everywhere, and better somewhere or earlier (ties keep the first)."""
+    width = max(len(t["theta"]) for t in edges)
+    theta = np.full((len(edges), width), -np.inf)
+    cost = np.full((len(edges), width, len(columns)), np.inf)
+    for e, table in enumerate(edges):
+        theta[e, :len(table["theta"])] = table["theta"]
+        cost[e, :len(table["theta"])] = table["additive"][:, columns]
+    covers = (theta[:, :, None] >= theta[:, None, :]) & np.all(cost[:, :, None, :] <= cost[:, None, :, :], axis=3)
+    same = (theta[:, :, None] == theta[:, None, :]) & np.all(cost[:, :, None, :] == cost[:, None, :, :], axis=3)
+    earlier = np.arange(width)[:, None] < np.arange(width)[None, :]  # [j, i]: j before i
+    dominated = np.any(covers & (~same | earlier[None]), axis=1)  # over j, for each i
+    return [~dominated[e, :len(t["theta"])] for e, t in enumerate(edges)]
+
+
 @functools.lru_cache(maxsize=8)
 def cell_structures(steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every input structure of a cell: (S, 2 * steps) edge indices and input states per genotype position
@@ -114,6 +130,9 @@ def node_options(edges: list[dict], steps: int, columns: list[int]) -> list[dict
     ``additive``). Without a count or height budget the nodes of a cell are independent, so each node is one
     group of the group-knapsack solver, and a dominated option can never be the unique optimum."""
     edge_index = {pair: e for e, pair in enumerate(cell_edges(steps))}
+    # an op that another op of its edge dominates only makes dominated pairs: drop it before pairing
+    edges = [{key: value[keep] for key, value in table.items()}
+             for table, keep in zip(edges, edge_pareto_masks(edges, columns), strict=True)]
     out = []
     for node in range(steps):
         parts = []
