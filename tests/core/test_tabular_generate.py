@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 
-from ddp_core import DDPSearch, SearchConfig, generate
+from ddp_core import DDPSearch, SearchConfig, generate, load_run
 from ddp_core.tabular import generate_cli, macro_space
 from ddp_core.tabular_generate import macro_costs_m
 
@@ -33,6 +33,9 @@ def test_the_generator_answers_with_the_searchs_recommended_network(tmp_path, ca
     result = DDPSearch(macro_space(), HashScores(), SearchConfig(rounds_per_stage=2), run_dir=run_dir).run()
     costs = macro_costs_m()
     expected = result.generate(costs, REQUESTS)
+    loaded = load_run(run_dir).generate(costs, REQUESTS)  # the same ENG from the run directory alone
+    assert [getattr(a, "architecture", None) for a in loaded] == [getattr(a, "architecture", None) for a in expected]
+    assert [getattr(a, "how", None) for a in loaded] == [getattr(a, "how", None) for a in expected]
     assert generate_cli(run_dir, FLAGS) == 0
     out = capsys.readouterr().out
     entries = json.loads((run_dir / "generated.json").read_text())

@@ -44,7 +44,6 @@ from ddp_core.run_eng import (
     THETA_HOW,
     alternatives_entry,
     model_front,
-    recommend_for_run,
     run_eng,
     sweep_budgets,
 )
@@ -245,7 +244,7 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
             requested = [r[PARAMS_COST_NAME] for r in requests if PARAMS_COST_NAME in r]
             swept = [{**fixed, PARAMS_COST_NAME: b} for b in sweep_budgets(run, costs, PARAMS_COST_NAME, args.pareto,
                                                                              requested)]
-        found = recommend_for_run(run, costs, [*requests, *swept], eng="model")
+        found = run.generate(costs, [*requests, *swept], eng="model")
         answers = found[:len(requests)]
         if any(a.feasible and a.source == "theta" for a in found):  # fewer than two scores: Eq. 10 on θ
             eng = "theta"

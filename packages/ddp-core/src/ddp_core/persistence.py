@@ -184,6 +184,25 @@ class LoadedRun:
     finished: bool
     run_dir: Path
 
+    def generate(self, costs=None, budgets=None, *, eng: str | None = None, live_only: bool = False,
+                 constraints=(), count_constraints=(), on_infeasible: str = "report",
+                 time_limit_s: float | None = 60.0):
+        """``SearchResult.generate`` for a run directory: the recommended network per budget from the run's records
+        (``records.jsonl``, checked against the count and digest ``state.json`` recorded; lines a live search
+        appended after its last save are left out). ``eng=None`` is the run's preset's ENG; see
+        :mod:`ddp_core.eng` for the arguments and the return."""
+        from ddp_core.eng import generate_recommended, records_from_rows
+        from ddp_core.rundir import RecordLog, read_state
+
+        state = read_state(self.run_dir / "state.json")
+        rows = RecordLog(self.run_dir / "records.jsonl").read(state.get("records", 0), state.get("records_sha256"),
+                                                              truncate=False, max_tail=2**62)
+        return generate_recommended(self.space, records_from_rows(self.space, rows), self.distribution, costs,
+                                    budgets, higher_is_better=bool(state.get("higher_is_better", True)),
+                                    utility=str(self.config.get("utility", "joint")), eng=eng, live_only=live_only,
+                                    constraints=constraints, count_constraints=count_constraints,
+                                    on_infeasible=on_infeasible, time_limit_s=time_limit_s)
+
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Read ``space.json`` and ``state.json`` of a run directory (finished or not)."""

@@ -1,11 +1,11 @@
-"""The recommended network per budget for a run directory, as the generators behind ``tools/generate.py`` print it.
+"""What the generators behind ``tools/generate.py`` share around the recommended network of a run directory.
 
-:func:`recommend_for_run` reads the run's records (``records.jsonl``, checked against the count and digest that
-``state.json`` recorded; lines a live search appended after its last save are left out) and answers through
-:func:`ddp_core.eng.generate_recommended`, the same ENG as ``SearchResult.generate``: ``eng="model"`` (the
-default preset's) or ``"theta"`` (Eq. 10 on θ, the ``paper``/``authors`` presets'); ``None`` is the run's preset's.
-Every answer carries ``.how`` (one line on how it was chosen) and, for the model, ``.alternatives``.
-:func:`model_front` is the model's answers over a sweep of one cost, for the generators' Pareto plots.
+The answers themselves come from ``LoadedRun.generate`` (:func:`ddp_core.persistence.load_run`), the same ENG as
+``SearchResult.generate``: ``eng="model"`` (the default preset's) or ``"theta"`` (Eq. 10 on θ, the
+``paper``/``authors`` presets'); :func:`run_eng` picks the run's preset's when none is given. Every answer carries
+``.how`` (one line on how it was chosen) and, for the model, ``.alternatives``; :func:`alternatives_entry` adds the
+θ answer. :func:`sweep_budgets` and :func:`model_front` give the model's answers over a sweep of one cost, for the
+generators' Pareto plots.
 """
 
 from __future__ import annotations
@@ -37,26 +37,6 @@ def run_eng(run: LoadedRun, eng: str | None) -> str:
     if eng is not None and eng not in ENG_KINDS:
         raise ValueError(f"--eng must be one of {', '.join(ENG_KINDS)}, got {eng!r}")
     return eng or default_eng(run_utility(run))
-
-
-def recommend_for_run(run: LoadedRun, costs: Mapping[str, Any], requests: Sequence[Mapping[str, float]], *,
-                      eng: str | None = None, live_only: bool = False, count_constraints: Sequence = (),
-                      time_limit_s: float | None = 60.0) -> list:
-    """One entry per request: a ``GenerationResult`` (with ``.how``) or an ``InfeasibleBudget`` in its place."""
-    from ddp_core.eng import generate_recommended, records_from_rows
-    from ddp_core.rundir import RecordLog, read_state
-
-    state = read_state(run.run_dir / "state.json")
-    count = state.get("records", 0)
-    # a live search may have appended the lines of its next save already: read what state.json names
-    rows = RecordLog(run.run_dir / "records.jsonl").read(count, state.get("records_sha256"), truncate=False,
-                                                         max_tail=2**62)
-    record = records_from_rows(run.space, rows)
-    return generate_recommended(run.space, record, run.distribution, costs, [dict(r) for r in requests],
-                                higher_is_better=bool(state.get("higher_is_better", True)),
-                                utility=run_utility(run), eng=eng, live_only=live_only,
-                                count_constraints=count_constraints, on_infeasible="report",
-                                time_limit_s=time_limit_s)
 
 
 def sweep_budgets(run: LoadedRun, costs: Mapping[str, Any], cost_name: str, points: int,

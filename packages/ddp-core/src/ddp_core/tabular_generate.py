@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ddp_core.budgets import add_budget_arguments, budget_label, requests_from_args
-from ddp_core.run_eng import ENG_CHOICES, ENG_HELP, alternatives_entry, recommend_for_run
+from ddp_core.run_eng import ENG_CHOICES, ENG_HELP, alternatives_entry
 from ddp_core.space import CostTable
 
 BUDGET_KEYS = ("params_m", "flops_m")
@@ -54,7 +54,7 @@ def cli(run_dir: Path, argv: list[str]) -> int:
     run = load_run(run_dir)
     benchmark = NasBenchMacro(args.benchmark) if args.benchmark else None
     costs = macro_costs_m()
-    answers = recommend_for_run(run, costs, requests, eng=args.eng, live_only=args.pruned_space)
+    answers = run.generate(costs, requests, eng=args.eng, live_only=args.pruned_space)
     thetas = generate(run.space, run.distribution, costs, requests, live_only=args.pruned_space,
                       on_infeasible="report")
     if not any(answer.feasible for answer in answers):

@@ -107,8 +107,6 @@ def recommend_genotypes(run: Any, costs: Mapping[str, Any], budgets: Sequence[Ma
     ``run`` is a :class:`ddp_core.LoadedRun` with at least two records. Budgets with the same ``nonparam_ops``
     share one call (one model fit for all).
     """
-    from ddp_core.run_eng import recommend_for_run
-
     space = run.space
     rule = rule_constraints(space, steps)
     answers: list[Any] = [None] * len(budgets)
@@ -119,8 +117,8 @@ def recommend_genotypes(run: Any, costs: Mapping[str, Any], budgets: Sequence[Ma
     for count, members in groups.items():
         extra = [] if count is None else nonparam_constraints(space, steps, count, nonparam_rule, nonparam_cells)
         requests = [{k: float(v) for k, v in budgets[i].items() if k in costs} for i in members]
-        found = recommend_for_run(run, costs, requests, eng="model", count_constraints=[*rule, *extra],
-                                  time_limit_s=time_limit_s)
+        found = run.generate(costs, requests, eng="model", count_constraints=[*rule, *extra],
+                             time_limit_s=time_limit_s)
         for i, answer in zip(members, found, strict=True):
             answer.budgets = dict(budgets[i])
             if isinstance(answer, GenerationResult):

@@ -50,7 +50,6 @@ from ddp_core.run_eng import (
     THETA_HOW,
     alternatives_entry,
     model_front,
-    recommend_for_run,
     run_eng,
     sweep_budgets,
 )
@@ -140,7 +139,7 @@ def generate_networks(
     if eng == "model":
         swept = [{sweep: b} for b in sweep_budgets(run, costs, sweep, points,
                                                   [r[sweep] for r in requests if set(r) == {sweep}])]
-        found = recommend_for_run(run, costs, [*requests, *swept], eng="model")
+        found = run.generate(costs, [*requests, *swept], eng="model")
         answers, front = found[:len(requests)], model_front(found, sweep)
         if any(a.feasible and a.source == "theta" for a in found):
             eng, note = "theta", "the search has fewer than two scores, too few for the model: Eq. 10 on θ"
