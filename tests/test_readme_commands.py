@@ -8,9 +8,9 @@ process, each as the README spells it with its placeholders filled and the small
 ``--device cuda`` runs as ``--device cpu`` (no GPU here), CIFAR-10 and the ImageNet folder are small generated
 ones in their real layouts. So do the tabular search, the segmentor size, the benchmark, the ask/tell loop and the BERT rows (a small random BERT with MiniLM's tokenizer for
 bert-base-uncased, synthetic GLUE-layout data, the export without ``--push-to-hub``: Hub-only, its offline error
-is tested in tests/bert). The segmentation training rows are exercised by their own
-packages' tests on the same offline data (tests/bert, tests/seg, tests/core); ROWS_RUN_ELSEWHERE names them
-and this file checks the README still spells their flags right.
+is tested in tests/bert). The segmentation training row runs both of its commands (mmseg's own train.py through
+``python -m ddp_seg.mmseg_tools`` and ``tools/train_seg.py``) on a synthetic Cityscapes-layout folder with the
+README's config shrunk by ``--cfg-options`` to one iteration at 64x128 and a small backbone.
 """
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = re.compile(r"(tools/\w+\.py|benchmarks/\w+\.py|ddp_seg\.mmseg_tools|search\.ask\(\)|search\.tell\()")
-# the rows not run end to end here, and the tests that run each on offline data
-ROWS_RUN_ELSEWHERE = {
-    "ddp_seg.mmseg_tools": "tests/seg/test_seg_runner.py (synthetic Cityscapes)",
-    "tools/train_seg.py": "tests/seg/test_seg_runner.py",
-}
-ROWS_RUN_HERE = ("tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
+# the rows not run end to end here, and the tests that run each on offline data (none left)
+ROWS_RUN_ELSEWHERE: dict[str, str] = {}
+ROWS_RUN_HERE = ("ddp_seg.mmseg_tools", "tools/train_seg.py", "tools/search_darts.py", "tools/generate.py", "tools/train_darts.py", "tools/search_mobilenet.py",
                  "tools/measure_latency.py", "tools/train_mobilenet.py", "tools/export_mobilenet.py",
                  "tools/search_tabular.py", "tools/seg_complexity.py", "benchmarks/search_quality.py",
                  "search.ask()", "search.tell(", "tools/search_bert.py", "tools/finetune_bert.py")
@@ -243,3 +240,32 @@ def test_bert_rows(tmp_path, monkeypatch):
          + ["--data-dir", str(glue), "--max-steps", "1", "--batch-size", "8", "--max-length", "16", "--cpu",
             "--output-dir", str(tmp_path / "fine-tuned")])
     assert json.loads((tmp_path / "fine-tuned" / "results.json").read_text())["steps"] == 1
+
+
+@pytest.mark.slow
+def test_segmentation_row(tmp_path, monkeypatch):
+    """The README's segmentation row at its smallest size: one iteration and one validation of the shipped
+    DeepLabV3 config on four 64x128 synthetic Cityscapes images, through both commands the row names."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "tests" / "seg"))
+    from seg_test_configs import DARTS_NAME, SMALL_DARTS, overrides_as_cli, tiny_overrides
+
+    from ddp_seg import mmseg_tools
+    from ddp_seg.synthetic_cityscapes import write_synthetic_cityscapes
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # mmseg's train.py runs in this process and reads sys.argv
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    torch.set_num_threads(1)
+    data = write_synthetic_cityscapes(tmp_path / "cityscapes", num_train=4, num_val=2)
+    shrink = ["--cfg-options", *overrides_as_cli({**tiny_overrides(data, 1), **SMALL_DARTS})]
+    command = _command("ddp_seg.mmseg_tools")
+    assert command[:2] == ["train", DARTS_NAME], command
+    assert mmseg_tools.main([*command, "--work-dir", str(tmp_path / "mmseg"), *shrink]) == 0
+    assert (tmp_path / "mmseg" / "iter_1.pth").is_file()
+    train_seg = _fill(_command("tools/train_seg.py"), {"CONFIG": DARTS_NAME})
+    _run("tools/train_seg.py", [*train_seg, "--work-dir", str(tmp_path / "train_seg"), *shrink])
+    assert (tmp_path / "train_seg" / "iter_1.pth").is_file()
