@@ -291,6 +291,10 @@ def _generate(run_dir: Path, argv: Sequence[str]) -> int:
     if eng == "model":
         print(f"alternatives per budget (θ answer, best evaluated network): {output}")
     print(f"-> {output}")
+    if "export" in result:  # what the user takes home, and what to do with it
+        task = run.space.metadata.get("task", "TASK")
+        print(f"exported the network to {args.export_dir} (config.json, model.safetensors, tokenizer, README.md)")
+        print(f"next: python tools/finetune_bert.py --model {args.export_dir} --task {task}")
     if "pushed_to" in result.get("export", {}):
         print(f"uploaded {args.export_dir} to {args.push_to_hub}: {result['export']['pushed_to']}")
     if any(np.isnan(answer.expectation) for answer in feasible):
