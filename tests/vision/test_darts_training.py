@@ -29,6 +29,10 @@ ARGV = ["--genotype", "DARTS_V2", "--dataset", "synthetic", "--epochs", "2", "--
 def test_training_writes_a_safetensors_network_with_its_config_and_resumes(tmp_path, capsys):
     out = tmp_path / "train"
     assert main([*ARGV, "--output-dir", str(out)]) == 0
+    # the next step exports a DARTS network (it used to suggest export_mobilenet.py; issue 16 item 12)
+    stdout = capsys.readouterr().out
+    assert f"next: python tools/export_network.py --train-dir {out} --format onnx" in stdout
+    assert "export_mobilenet" not in stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
     assert 0.0 <= metrics["final_test_accuracy"] <= 1.0 and metrics["params_m"] > 0
