@@ -111,13 +111,15 @@ def drive_round(search: DDPSearch, rng: np.random.Generator) -> tuple[float, flo
 
 
 class FitClock:
-    """CPU time and count of the quality model's refits (the default preset), wrapped around the instance."""
+    """CPU time and count of the quality model's refits (the default preset), wrapped around the instance: a
+    refit is ``fit()`` plus the estimates of every evaluated architecture it invalidates (recomputed on the
+    next ``estimates()`` call, which is when they are paid)."""
 
     def __init__(self, search: DDPSearch) -> None:
         self.seconds, self.count = 0.0, 0
         model = search.model_cache.model
         if model is not None:
-            fit = model.fit
+            fit, estimates = model.fit, model.estimates
 
             def timed_fit():
                 started = time.process_time()
@@ -127,7 +129,16 @@ class FitClock:
                     self.seconds += time.process_time() - started
                     self.count += 1
 
-            model.fit = timed_fit
+            def timed_estimates():
+                if getattr(model, "_estimates", True) is not None:  # cached: nothing to pay
+                    return estimates()
+                started = time.process_time()
+                try:
+                    return estimates()
+                finally:
+                    self.seconds += time.process_time() - started
+
+            model.fit, model.estimates = timed_fit, timed_estimates
 
 
 def time_ddpnas(space: SearchSpace, preset: str, n: int, rounds: int, seed: int = 0) -> dict:
@@ -155,6 +166,7 @@ def time_ddpnas(space: SearchSpace, preset: str, n: int, rounds: int, seed: int 
             refit_s = refits_timed_s / refits_timed
         else:  # no refit fell in the timed rounds: time one now (new records since the last fit)
             search.model_cache.get(search.record, force=True)
+            search.model_cache.model.estimates()
             refit_s = clock.seconds - refits_timed_s
         growth = max(1.0, joint.REFIT_GROWTH * search.model_cache.model.num_records)
         records_per_refit = size * math.ceil(growth / size)  # ModelCache.get checks once per ask
