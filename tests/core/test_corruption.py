@@ -158,6 +158,13 @@ def nan_score(rows):
     return rows[:2] + [edit_row(rows[2], 3, float("nan"))] + rows[3:]
 
 
+def cut_oracle(state, run_dir):
+    """oracle.json cut in half and its digest re-signed (the attack trial's "cut oracle.json")."""
+    path = run_dir / CHECKPOINT
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    state["checkpoint_files"] = directory_digests(path.parent)
+
+
 def wrong_shape(state, run_dir):
     state["distribution"]["live"] = state["distribution"]["live"][:-1]
 
@@ -198,6 +205,7 @@ STATE_EDITS = {
     "record duplicated": resign_records(lambda r: r[:2] + [r[1]] + r[2:-1]),
     "oracle queries -1": edit_oracle(lambda o: o.__setitem__("queries", -1)),
     "oracle rng a list": edit_oracle(lambda o: o.__setitem__("rng", [1, 2])),
+    "oracle cut in half": cut_oracle,
 }
 RECORD_EDITS = {
     "duplicated middle record": lines(lambda r: r[:2] + [r[2]] + r[2:]),
