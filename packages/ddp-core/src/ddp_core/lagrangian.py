@@ -122,11 +122,12 @@ def repair(table: np.ndarray, spend: np.ndarray, limit: np.ndarray, picks: np.nd
 
 
 def families(lam: np.ndarray) -> np.ndarray:
-    """(R, B) dual multipliers -> (R, F, B): every product of :data:`MULTIPLES` for up to 3 budgets, one budget
-    at a time beyond (F = 1 + 2B)."""
+    """(R, B) dual multipliers -> (R, F, B), the dual λ itself first: every product of :data:`MULTIPLES` for up
+    to 3 budgets, one budget at a time beyond (F = 1 + 2B)."""
     budgets = lam.shape[1]
     if budgets <= 3:
         grid = np.array(list(itertools.product(MULTIPLES, repeat=budgets)))
+        grid = grid[np.argsort(~np.all(grid == 1.0, axis=1), kind="stable")]  # the dual λ itself first
     else:
         grid = np.ones((1 + 2 * budgets, budgets))
         for b in range(budgets):

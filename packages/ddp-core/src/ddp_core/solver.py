@@ -4,11 +4,14 @@ Each group picks one option; option i of group g has value ``values[g][i]`` and 
 
 - **No budget or one.** The exact suffix frontiers of :mod:`ddp_core.frontier` give the best completion of
   any partial choice, so a walk down the groups answers every budget of a list at once, vectorised.
-- **Several budgets.** Feasibility is decided first, exactly: the cheapest choice in one cost that meets the
-  other budgets (a problem with one budget fewer) either fits, and is a first answer, or proves the row
-  infeasible. Then a depth-first branch and bound over the groups, on batches of partial choices of all rows
-  at once, best bound first, after a beam dive for a good first answer. Bounds: plain and Lagrangian
-  frontiers (see :mod:`ddp_core.frontier`).
+- **Several budgets.** The Lagrangian dual of every row first (:mod:`ddp_core.lagrangian`): its bound, a first
+  answer (the Lagrangian choice repaired to meet the budgets) or a proof that no choice meets them; only a
+  row with neither goes to the exact probe (the cheapest choice in one cost that meets the other budgets, a
+  problem with one budget fewer). Options whose reduced cost exceeds the row's gap are dropped, then the
+  branch and bound of :mod:`ddp_core.branch_and_bound` runs on every row at once, bounded by the per-group
+  Lagrangian maxima at multiples of the dual λ (O(1) per partial choice, nothing rebuilt). Problems with
+  few choices are searched with the plain bound after the probe.
+- **One budget and a predicate** (``accept``): the same branch and bound, bounded by the exact frontiers.
 - A time limit returns the best choice found so far, flagged ``proven_optimal=False``.
 """
 
@@ -21,17 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ddp_core import lagrangian
+from ddp_core.branch_and_bound import Cut, search
 from ddp_core.frontier import FrontierStack, suffix_frontiers
+from ddp_core.infeasibility import InfeasibleBudgetError, budget_text, infeasible_message
 
 FRONTIER_CAP = 4096  # frontier points kept before coarsening
-CHUNK = 1 << 15  # partial choices x options expanded at once by the branch and bound
-BEAM = 16  # partial choices per row kept by the first dive
 SMALL = 1 << 16  # choices few enough to search without Lagrangian bounds (two budgets or more)
 TOLERANCE = 1e-9
-
-
-class InfeasibleBudgetError(ValueError):
-    """No architecture meets the budgets; the message names the smallest achievable cost."""
 
 
 @dataclass
@@ -140,15 +139,17 @@ class GroupProblem:
             solver = self._walk if walk else self._branch_and_bound
             for r, result in zip(indices, solver(rows[indices], budgeted, deadline), strict=True):
                 found[r] = result
-        answers = []
+        answers: list[GroupAnswer | None] = [None] * len(rows)
         for r, (choice, value, proven) in enumerate(found):  # type: ignore[misc]
             if choice is not None:
                 spent = self.offset + sum((self.costs[p][choice[g]] for p, g in enumerate(self.order)),
                                           np.zeros(self.width))
-                answers.append(GroupAnswer(rows[r].copy(), choice, float(value), spent, proven))
-            else:
-                answers.append(self._infeasible(rows[r], proven, deadline))
-        return answers
+                answers[r] = GroupAnswer(rows[r].copy(), choice, float(value), spent, proven)
+        missing = [r for r in range(len(rows)) if answers[r] is None]
+        for r, answer in zip(missing, self._infeasible(rows[missing], [found[r][2] for r in missing], deadline),
+                             strict=True):
+            answers[r] = answer
+        return answers  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ pieces
     def _plain_frontier(self, j: int) -> tuple[list, list, bool]:
@@ -159,7 +160,7 @@ class GroupProblem:
     def _stack(self, budgeted: tuple[int, ...]) -> FrontierStack:
         if budgeted not in self._stacks:
             plain = [self._plain_frontier(j)[:2] for j in budgeted]
-            self._stacks[budgeted] = FrontierStack.build(self.values, self.costs, budgeted, plain, self.cap)
+            self._stacks[budgeted] = FrontierStack.build(len(self.values), plain)
         return self._stacks[budgeted]
 
     def _reference(self, j: int) -> GroupProblem:
@@ -208,7 +209,7 @@ class GroupProblem:
         """Two budgets or more: the Lagrangian dual of every row, a first answer (repaired Lagrangian choice),
         rows the dual proves infeasible; the exact probe only for rows where no first answer was found.
         Returns the dual λ (R, B), each row's rounding room of the bounds, the group order of the search and
-        the (G, K) options that may still improve on a first answer."""
+        per row the (G, K) options that may still improve on its first answer (or are in it)."""
         table, spend = self._padded(tuple(cols))
         lam, bound, known_picks, known = lagrangian.dual(table, spend, limit)
         finite = np.isfinite(table)
@@ -230,12 +231,10 @@ class GroupProblem:
         self._probe(rows, cols, undecided, best_value, best_picks, active, proven, deadline)
         # reduced-cost fixing: an option that costs the bound more than its row's gap cannot beat the first
         # answer in any row; the search branches first on the groups with the fewest options left
-        reduced = lagrangian.reduced_costs(table, spend, lam[active])
-        gap = (bound - best_value)[active]
-        useful = np.any(reduced <= gap[:, None, None] + tol[active, None, None], axis=0)  # (G, K)
-        if not active.any():
-            useful = np.isfinite(table)
-        return lam, tol, np.argsort(useful.sum(axis=1), kind="stable"), useful
+        useful = lagrangian.reduced_costs(table, spend, lam) <= (bound - best_value + tol)[:, None, None]
+        useful &= active[:, None, None]
+        useful[np.flatnonzero(active)[:, None], np.arange(len(table))[None, :], best_picks[active]] = True
+        return lam, tol, np.argsort(useful.sum(axis=(0, 2)), kind="stable"), useful
 
     def _probe(self, rows: np.ndarray, cols: list[int], indices: Sequence[int], best_value: np.ndarray,
                best_picks: np.ndarray, active: np.ndarray, proven: np.ndarray, deadline: float | None) -> None:
@@ -261,173 +260,91 @@ class GroupProblem:
         best_picks = np.zeros((n_rows, groups), dtype=np.int64)
         active = np.ones(n_rows, dtype=bool)
         proven = np.ones(n_rows, dtype=bool)
-        several = len(cols) >= 2 and np.prod([float(len(v)) for v in self.values]) > SMALL
-        perm, phases = np.arange(groups), []
+        perm, cuts, masks = np.arange(groups), [], None
         kept = [np.arange(len(v)) for v in self.values]  # per group, the options searched
-        if len(cols) >= 2 and not several:  # few choices: enumerated with the plain bound, after the probe
+        if len(cols) >= 2 and np.prod([float(len(v)) for v in self.values]) <= SMALL:
+            # few choices: the plain bound is enough, after the exact probe decides feasibility
             self._probe(rows, cols, range(n_rows), best_value, best_picks, active, proven, deadline)
-        elif several:
+        elif len(cols) >= 2:
             lam, tol, perm, useful = self._first_answers(rows, cols, limit, best_value, best_picks, active, proven,
                                                          deadline)
             table, spend = self._padded(tuple(cols))
             lams = lagrangian.families(lam)
             maxima = lagrangian.suffix_maxima(table[perm], spend[perm], lams)
-            kept = [np.flatnonzero(useful[g]) for g in range(groups)]
-            # the first answers must stay expressible: an option they use is always searched
-            for g in range(groups):
-                kept[g] = np.union1d(kept[g], best_picks[active, g]) if active.any() else kept[g]
-                if not len(kept[g]):
-                    kept[g] = np.array([int(np.argmax(self.values[g]))])
+            kept = [np.flatnonzero(useful[:, g].any(axis=0)) for g in range(groups)]
+            kept = [k if len(k) else np.array([int(np.argmax(self.values[g]))]) for g, k in enumerate(kept)]
             for r in np.flatnonzero(active):
                 best_picks[r] = [np.searchsorted(kept[g], best_picks[r, g]) for g in range(groups)]
             best_picks = best_picks[:, perm]
+            masks = [useful[:, p][:, kept[p]] for p in perm]  # (R, options searched) per position
+
+            def lagrangian_cut(family: slice) -> Cut:
+                def cut(g: int, at: np.ndarray, left: np.ndarray) -> np.ndarray:
+                    if n_rows == 1:
+                        bound = maxima[0, family, g][None, :] + left @ lams[0, family].T
+                    else:
+                        bound = maxima[at, family, g] + np.einsum("nb,nfb->nf", left, lams[at, family])
+                    return bound.min(axis=1) + tol[at]
+                return cut
+
+            # the dual λ alone first (a cheap cut: most children fail it), then the least over its multiples
+            cuts = [lagrangian_cut(slice(0, 1)), lagrangian_cut(slice(None))]
         elif cols:
             stack_ = self._stack(budgeted)
             # the family that bounds each row best at the root first (a cheap cut), then every family
-            phases = [stack_.best_at_root(limit), np.arange(len(stack_.kept))]
+            root = stack_.best_at_root(limit)
+            cuts = [lambda g, at, left: stack_.each(g, left, root[at]).min(axis=1),
+                    lambda g, at, left: stack_.each(g, left, np.arange(len(stack_.kept))).min(axis=1)]
         kept = [kept[p] for p in perm]
-        values = [self.values[p][kept[g]] for g, p in enumerate(perm)]
-        sub = [self.costs[p][kept[g]][:, cols] for g, p in enumerate(perm)]
-        free = np.r_[np.cumsum([v.max() for v in values][::-1])[::-1], 0.0]
-        floor = np.zeros((groups + 1, len(cols)))
-        floor[:groups] = np.cumsum(np.array([c.min(axis=0) for c in sub]).reshape(groups, len(cols))[::-1],
-                                   axis=0)[::-1]
-        eps = 1e-12 * max(1.0, float(np.abs(free[0])))
 
         def ordered(picks: np.ndarray) -> tuple[int, ...]:
             out = np.empty_like(picks)
             out[perm] = [kept[g][k] for g, k in enumerate(picks)]
             return self._unpermute(out)
 
-        def expand(g, row, value, spent, picks, upper, per_row):
-            """Children of a batch of partial choices that are feasible and may beat their row's best."""
-            options = len(values[g])
-            new_value = (value[:, None] + values[g][None, :]).ravel()
-            new_spent = (spent[:, None, :] + sub[g][None, :, :]).reshape(len(new_value), len(cols))
-            new_row = np.repeat(row, options)
-            left = limit[new_row] - new_spent
-            ok = np.flatnonzero(np.all(left >= floor[g + 1][None, :], axis=1))
-            upper = new_value[ok] + free[g + 1]
-            if several and g + 1 < groups:  # Lagrangian bounds: the least over the families of λ
-                good = upper > best_value[new_row[ok]] + eps
-                ok, upper = ok[good], upper[good]
-                at = new_row[ok]
-                if n_rows == 1:
-                    bound = maxima[0, :, g + 1][None, :] + left[ok] @ lams[0].T
-                else:
-                    bound = maxima[at, :, g + 1] + np.einsum("nb,nfb->nf", left[ok], lams[at])
-                upper = np.minimum(upper, new_value[ok] + bound.min(axis=1) + tol[at])
-            for phase in phases if g + 1 < groups else []:  # the cheap cut first: most children fail it
-                good = upper > best_value[new_row[ok]] + eps
-                ok, upper = ok[good], upper[good]
-                families = phase if phase.ndim == 1 else phase[new_row[ok]]
-                upper = np.minimum(upper, new_value[ok] + stack_.each(g + 1, left[ok], families).min(axis=1))
-            good = upper > best_value[new_row[ok]] + eps
-            ok, upper = ok[good], upper[good]
-            order = np.lexsort((-upper, new_row[ok]))  # by row, best bound first
-            ok, upper = ok[order], upper[order]
-            sorted_rows = new_row[ok]
-            rank = np.arange(len(ok)) - np.searchsorted(sorted_rows, sorted_rows, side="left")
-            # the beam keeps the best few children of each row; the search takes every row's best child first,
-            # then every row's second best, ...: each batch dives on every row at once
-            order = np.flatnonzero(rank < per_row) if per_row else np.lexsort((sorted_rows, rank))
-            ok, upper = ok[order], upper[order]
-            parent, option = np.divmod(ok, options)
-            picks = np.concatenate([picks[parent], option[:, None]], axis=1)
-            if g + 1 < groups:
-                return g + 1, new_row[ok], new_value[ok], new_spent[ok], picks, upper
-            leaves(new_row[ok], upper, picks)
-            return None
-
-        def leaves(row, value, picks):
-            """Complete choices, best first: the first accepted one of each row is its best."""
-            done = set()
-            for i in np.argsort(-value, kind="stable"):
-                r = int(row[i])
-                if r in done or value[i] <= best_value[r] + eps:
-                    continue
-                if self.accept is None or self.accept(ordered(picks[i])):
-                    best_value[r], best_picks[r] = value[i], picks[i]
-                    done.add(r)
-
-        start = np.flatnonzero(active)
-        state = (0, start, np.zeros(len(start)), np.zeros((len(start), len(cols))),
-                 np.zeros((len(start), 0), dtype=np.int64), np.full(len(start), np.inf))
-        beam = state  # a narrow dive first: a good first answer makes every later bound test sharp
-        while beam is not None and len(beam[1]):
-            beam = expand(*beam, BEAM)
-        stack = [state]
-        while stack:
-            if deadline is not None and time.perf_counter() > deadline:
-                for entry in stack:
-                    proven[entry[1]] = False
-                break
-            g, row, value, spent, picks, upper = stack.pop()
-            live = upper > best_value[row] + eps
-            row, value, spent, picks, upper = row[live], value[live], spent[live], picks[live], upper[live]
-            size = max(1, CHUNK // len(values[g]))
-            if len(row) > size:  # split, best bounds on top of the stack
-                for first in range(((len(row) - 1) // size) * size, -1, -size):
-                    part = slice(first, first + size)
-                    stack.append((g, row[part], value[part], spent[part], picks[part], upper[part]))
-            elif len(row):
-                child = expand(g, row, value, spent, picks, upper, None)
-                if child is not None and len(child[1]):
-                    stack.append(child)
+        search([self.values[p][kept[g]] for g, p in enumerate(perm)],
+               [self.costs[p][kept[g]][:, cols] for g, p in enumerate(perm)], limit, cuts, best_value, best_picks,
+               proven, np.flatnonzero(active), deadline,
+               None if self.accept is None else lambda picks: self.accept(ordered(picks)), masks)
         return [(ordered(best_picks[r]), float(best_value[r]), bool(proven[r]))
                 if np.isfinite(best_value[r]) else (None, -np.inf, bool(proven[r])) for r in range(n_rows)]
 
-    def _infeasible(self, row: np.ndarray, decided: bool, deadline: float | None) -> GroupAnswer:
-        """Why ``row`` has no answer: per budgeted cost, the smallest reachable with the other budgets met."""
-        budgeted = [int(j) for j in np.flatnonzero(np.isfinite(row))]
-        if not decided:
-            return GroupAnswer(row.copy(), None, -np.inf, None, False,
-                               f"no architecture with {budget_text(self.names, row)} was found within the time "
-                               "limit (infeasibility not proven); allow more time or relax a budget")
-        smallest = np.full(self.width, np.nan)
-        alone = np.zeros(self.width, dtype=bool)
-        for j in budgeted:
+    def _infeasible(self, rows: np.ndarray, decided: Sequence[bool], deadline: float | None) -> list[GroupAnswer]:
+        """Why each row has no answer: per budgeted cost, the smallest reachable with the other budgets met
+        (the reference problems answer all rows with the same budgeted costs in one call)."""
+        smallest = np.full(rows.shape, np.nan)
+        alone = np.zeros(rows.shape, dtype=bool)
+        known = np.zeros(rows.shape, dtype=bool)  # smallest[r, j] decided (or not to be decided)
+        for r, row in enumerate(rows):
+            budgeted = np.flatnonzero(np.isfinite(row))
             if len(budgeted) == 1 and self.accept is None:
-                smallest[j] = self.offset[j] + self.cheapest[0, j]
+                j = budgeted[0]
+                smallest[r, j], known[r, j] = self.offset[j] + self.cheapest[0, j], True
+        for j in range(self.width):
+            asked = [r for r in range(len(rows)) if decided[r] and np.isfinite(rows[r, j]) and not known[r, j]]
+            if not asked:
                 continue
-            others = row.copy()
-            others[j] = np.inf
+            others = rows[asked].copy()
+            others[:, j] = np.inf
             remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-            answer = self._reference(j).solve(others, remaining)
-            if answer.feasible:
-                smallest[j] = self.offset[j] - answer.value if answer.proven_optimal else np.nan
-            elif answer.proven_optimal and self.accept is None:  # the others cannot be met: cost j on its own
-                smallest[j], alone[j] = self.offset[j] + self.cheapest[0, j], True
-            elif answer.proven_optimal:
-                smallest[j] = np.inf
-        return GroupAnswer(row.copy(), None, -np.inf, None, True,
-                           infeasible_message(self.names, row, smallest, alone), smallest, alone)
-
-
-def budget_text(names: Sequence[str], row: Sequence[float], budgeted: Sequence[int] | None = None) -> str:
-    budgeted = [j for j in range(len(row)) if np.isfinite(row[j])] if budgeted is None else budgeted
-    return " and ".join(f"{names[j]} <= {row[j]:g}" for j in budgeted) or "no budget"
-
-
-def infeasible_message(names: Sequence[str], row: Sequence[float], smallest: Sequence[float],
-                       alone: Sequence[bool] | None = None) -> str:
-    """One line: which budgets cannot be met together, and the smallest achievable value of each (with the
-    other budgets met, or on its own where ``alone``: no choice meets the others)."""
-    budgeted = [j for j in range(len(row)) if np.isfinite(row[j])]
-    alone = np.zeros(len(row), dtype=bool) if alone is None else alone
-    parts = []
-    for j in budgeted:
-        others = budget_text(names, row, [k for k in budgeted if k != j])
-        condition = f" with {others}" if len(budgeted) > 1 and not alone[j] else ""
-        if np.isnan(smallest[j]):
-            parts.append(f"the smallest achievable {names[j]}{condition} was not found within the time limit")
-        elif np.isfinite(smallest[j]):
-            parts.append(f"the smallest achievable {names[j]}{condition} is {smallest[j]:g}")
-        else:
-            parts.append(f"no architecture meets {others} at all" if len(budgeted) > 1 else
-                         "no architecture passes the extra constraints at all")
-    advice = "raise the budget to at least that" if len(budgeted) == 1 else "raise a budget to at least that"
-    return f"no architecture has {budget_text(names, row, budgeted)}: " + "; ".join(parts) + f"; {advice}"
+            for r, answer in zip(asked, self._reference(j).solve_many(others, remaining), strict=True):
+                if answer.feasible:
+                    smallest[r, j] = self.offset[j] - answer.value if answer.proven_optimal else np.nan
+                elif answer.proven_optimal and self.accept is None:  # the others cannot be met: cost j alone
+                    smallest[r, j], alone[r, j] = self.offset[j] + self.cheapest[0, j], True
+                elif answer.proven_optimal:
+                    smallest[r, j] = np.inf
+        out = []
+        for r, row in enumerate(rows):
+            if not decided[r]:
+                out.append(GroupAnswer(row.copy(), None, -np.inf, None, False,
+                                       f"no architecture with {budget_text(self.names, row)} was found within the "
+                                       "time limit (infeasibility not proven); allow more time or relax a budget"))
+            else:
+                out.append(GroupAnswer(row.copy(), None, -np.inf, None, True,
+                                       infeasible_message(self.names, row, smallest[r], alone[r]),
+                                       smallest[r].copy(), alone[r].copy()))
+        return out
 
 
 def solve_groups(
