@@ -234,7 +234,10 @@ class GroupProblem:
         useful = lagrangian.reduced_costs(table, spend, lam) <= (bound - best_value + tol)[:, None, None]
         useful &= active[:, None, None]
         useful[np.flatnonzero(active)[:, None], np.arange(len(table))[None, :], best_picks[active]] = True
-        return lam, tol, np.argsort(useful.sum(axis=(0, 2)), kind="stable"), useful
+        # (over the rows of a batch, by the product of the counts: one row with many options left must not
+        # decide the order of every other row)
+        counts = np.log(np.maximum(useful[active].sum(axis=2), 1)).sum(axis=0)
+        return lam, tol, np.argsort(counts, kind="stable"), useful
 
     def _probe(self, rows: np.ndarray, cols: list[int], indices: Sequence[int], best_value: np.ndarray,
                best_picks: np.ndarray, active: np.ndarray, proven: np.ndarray, deadline: float | None) -> None:
