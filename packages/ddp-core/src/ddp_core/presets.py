@@ -96,15 +96,14 @@ def authors_update(record: PerformanceRecord, stage, live, theta, velocity, *, h
     (bincount over the stage's records, in record order: the same sums as adding record by record)."""
     exists = space.full_mask()
     sign = 1.0 if higher_is_better else -1.0
-    records = record.for_stage(stage)
+    architectures, round_of, scores = record.stage_arrays(stage)
     decisions, width = theta.shape
     expectation = np.zeros_like(theta)
     rounds = 0
-    if records:
-        architectures = np.array([r.architecture for r in records], dtype=np.int64).reshape(len(records), decisions)
-        distinct, slot = np.unique(np.array([r.round for r in records]), return_inverse=True)
+    if len(scores):
+        distinct, slot = np.unique(round_of, return_inverse=True)
         rounds = len(distinct)
-        values = sign * np.array([r.score for r in records])
+        values = sign * scores
         rows, cols = np.nonzero(active_matrix(space, architectures))  # record by record, decisions ascending
         cells = decisions * width
         block = max(1, 2**20 // cells)  # rounds per block: bounds the memory at 50k records on 100 x 16

@@ -51,6 +51,7 @@ class PerformanceRecord:
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
         self.records: list[Record] = []
+        self._columns = _Columns(space.num_decisions)
 
     def add(self, stage: int, round_index: int, architecture: Architecture, score: float,
             validated: bool = False) -> Record:
@@ -70,6 +71,15 @@ class PerformanceRecord:
     def for_stage(self, stage: int) -> list[Record]:
         return [r for r in self.records if r.stage == stage]
 
+    def stage_arrays(self, stage: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(architectures (N, E) int, rounds (N,) int, scores (N,)) of the stage's records, in record order.
+
+        Kept as columns that grow with the appended records, so a stage end converts each record once instead
+        of rebuilding arrays from every record object at each call."""
+        stages, rounds, architectures, scores = self._columns.sync(self.records)
+        chosen = np.flatnonzero(stages == stage)
+        return architectures[chosen], rounds[chosen], scores[chosen]
+
     def utility(self, stage: int, live: np.ndarray, higher_is_better: bool) -> Utility:
         """U[e, k] = mean over the stage's records crediting (e, k) of the oriented score (Eq. 3)."""
         shape = (self.space.num_decisions, self.space.max_candidates)
@@ -77,12 +87,11 @@ class PerformanceRecord:
         squares = np.zeros(shape)
         counts = np.zeros(shape, dtype=np.int64)
         sign = 1.0 if higher_is_better else -1.0
-        records = self.for_stage(stage)
-        if records:  # every record at once; bincount adds in record order, as a loop over records would
+        architectures, _, scores = self.stage_arrays(stage)
+        if len(scores):  # every record at once; bincount adds in record order, as a loop over records would
             from ddp_core.sampling import active_matrix
 
-            architectures = np.array([r.architecture for r in records], dtype=np.int64)
-            values = np.array([sign * r.score for r in records])
+            values = sign * scores
             n, e = np.nonzero(active_matrix(self.space, architectures))
             flat = e * shape[1] + architectures[n, e]
             size = shape[0] * shape[1]
@@ -108,6 +117,42 @@ class PerformanceRecord:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.records = [Record(int(s), int(t), tuple(int(k) for k in a), float(v)) for s, t, a, v in state["records"]]
+        self._columns = _Columns(self.space.num_decisions)
+
+
+class _Columns:
+    """Every record's stage, round, architecture and score as arrays, extended with the records appended to
+    ``PerformanceRecord.records`` since the last call (records are only ever appended; a shorter list, as
+    after ``load_state_dict``, starts them again)."""
+
+    def __init__(self, num_decisions: int) -> None:
+        self.count = 0
+        self.stages = np.zeros(0, dtype=np.int64)
+        self.rounds = np.zeros(0, dtype=np.int64)
+        self.architectures = np.zeros((0, num_decisions), dtype=np.int64)
+        self.scores = np.zeros(0)
+
+    def sync(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = len(records)
+        if n < self.count:
+            self.__init__(self.architectures.shape[1])
+        if n > self.count:
+            new = records[self.count:]
+            if n > len(self.scores):  # grow by doubling: each record is copied O(1) times overall
+                capacity = max(n, 2 * len(self.scores))
+                self.stages = np.resize(self.stages, capacity)
+                self.rounds = np.resize(self.rounds, capacity)
+                self.scores = np.resize(self.scores, capacity)
+                grown = np.zeros((capacity, self.architectures.shape[1]), dtype=np.int64)
+                grown[: self.count] = self.architectures[: self.count]
+                self.architectures = grown
+            self.stages[self.count:n] = [r.stage for r in new]
+            self.rounds[self.count:n] = [r.round for r in new]
+            self.scores[self.count:n] = [r.score for r in new]
+            self.architectures[self.count:n] = np.array([r.architecture for r in new], dtype=np.int64).reshape(
+                len(new), self.architectures.shape[1])
+            self.count = n
+        return self.stages[:n], self.rounds[:n], self.architectures[:n], self.scores[:n]
 
 
 def pruning_error_bound(utility: Utility, live: np.ndarray) -> np.ndarray:
