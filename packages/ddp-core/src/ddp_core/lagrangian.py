@@ -137,7 +137,9 @@ def families(lam: np.ndarray) -> np.ndarray:
 
 def suffix_maxima(table: np.ndarray, spend: np.ndarray, lams: np.ndarray) -> np.ndarray:
     """(R, F, G + 1): for each family, Σ over groups g.. of max_i (v_gi - λ·c_gi)."""
-    best = (table[None, None] - np.einsum("gkb,rfb->rfgk", spend, lams)).max(axis=3)
+    best = np.empty(lams.shape[:2] + (len(table),))
+    for f in range(lams.shape[1]):  # one family at a time: (R, G, K) at most in memory
+        best[:, f] = (table[None] - np.einsum("gkb,rb->rgk", spend, lams[:, f])).max(axis=2)
     suffix = np.cumsum(best[:, :, ::-1], axis=2)[:, :, ::-1]
     return np.concatenate([suffix, np.zeros(suffix.shape[:2] + (1,))], axis=2)
 
