@@ -97,3 +97,38 @@ def test_stage_depths_must_name_every_stage(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and len(err) == 1
     assert err[0].startswith("error: --stage-depths takes one depth for each of the 6 stages"), err
+
+
+HUGE = str(10**40)
+# (parser factory, required arguments, flag, value, expected): values the parsers took before; each ran for
+# minutes (--layers 100000 builds a 100000-cell supernet) or died in "Overflow when unpacking long long".
+PARSER_CAPS = [
+    ("ddp_vision.darts.search:build_parser", [], "--layers", "100000", "--layers must be >= 3 and <= 200"),
+    ("ddp_vision.darts.search:build_parser", [], "--channels", HUGE, "--channels must be >= 2 and <= 4096"),
+    ("ddp_vision.darts.search:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+    ("ddp_vision.darts.search:build_parser", [], "--workers", HUGE, "--workers must be >= 0 and <= 256"),
+    ("ddp_vision.darts.training:build_parser", [], "--seed", HUGE, "--seed must be >= 0 and <= 4.29497e+09"),
+    ("ddp_vision.darts.training:build_parser", [], "--layers", "100000", "--layers must be >= 3 and <= 200"),
+    ("ddp_vision.darts.training:build_parser", [], "--image-size", HUGE, "--image-size must be >= 1 and <= 4096"),
+    ("ddp_vision.darts.training:build_parser", [], "--cutout", HUGE, "--cutout must be >= 0 and <= 4096"),
+    ("ddp_vision.darts.training:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+    ("train_mobilenet:build_parser", ["--config", "n.json", "--output-dir", "o"], "--seed", HUGE, "--seed must be"),
+    ("train_mobilenet:build_parser", ["--config", "n.json", "--output-dir", "o"], "--workers", HUGE,
+     "--workers must be >= 0 and <= 256"),
+    ("measure_latency:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+    ("ddp_vision.export_cli:build_parser", ["--config", "n.json"], "--image-size", HUGE, "--image-size must be"),
+    ("ddp_vision.mobilenet.search:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+]
+
+
+@pytest.mark.parametrize(("factory", "required", "flag", "value", "expected"), PARSER_CAPS,
+                         ids=[f"{c[0].split(':')[0].split('.')[-1]} {c[2]}" for c in PARSER_CAPS])
+def test_huge_sizes_seeds_and_threads_are_one_error_line(factory, required, flag, value, expected, capsys):
+    import importlib
+
+    module_name, function = factory.split(":")
+    parser = getattr(importlib.import_module(module_name), function)()
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args([*required, flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from ddp_core import SearchSpace, run_cli
-from ddp_vision.arguments import OneLineArgumentParser, number, positive_int
+from ddp_vision.arguments import OneLineArgumentParser, image_side, number, positive_int, threads_type
 from ddp_vision.mobilenet.latency import (
     check_latency_table,
     load_latency_table,
@@ -39,7 +39,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--run-dir", type=pathlib.Path, help="take the space from RUN_DIR/space.json")
     parser.add_argument("--table", type=pathlib.Path, default=None,
                         help="check this existing table on this machine instead of measuring a new one")
-    parser.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
+    parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(),
                         default=224, help="without --run-dir: the space's input size")
     parser.add_argument("--width-multiplier", type=number("--width-multiplier", minimum=0, exclusive_minimum=True),
                         default=1.0, help="without --run-dir")
@@ -50,7 +50,7 @@ def build_parser() -> OneLineArgumentParser:
                         help="timed forward passes (median reported)")
     parser.add_argument("--warmup", type=number("--warmup", integer=True, minimum=0), default=10,
                         help="untimed passes before timing")
-    parser.add_argument("--threads", type=positive_int("--threads"), default=None,
+    parser.add_argument("--threads", type=threads_type, default=None,
                         help="CPU threads, recorded in the table (default 1 on the CPU: a fixed count, steady on a "
                              "busy machine; pass the count your deployment uses)")
     parser.add_argument("--check", type=number("--check", integer=True, minimum=0), default=3,

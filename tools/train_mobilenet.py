@@ -20,7 +20,15 @@ from dataclasses import replace
 from ddp_core import RunDirectoryError, run_cli
 from ddp_core.cli import REPORT_TO
 from ddp_vision.accelerator import MIXED_PRECISION, make_accelerator
-from ddp_vision.arguments import OneLineArgumentParser, number, positive_int
+from ddp_vision.arguments import (
+    OneLineArgumentParser,
+    image_side,
+    number,
+    positive_int,
+    seed_type,
+    threads_type,
+    workers,
+)
 from ddp_vision.data import DATASET_NAMES, load_splits
 from ddp_vision.mobilenet.config import NetworkConfig
 from ddp_vision.mobilenet.train import TrainingRecipe, train_network
@@ -38,7 +46,7 @@ def build_parser() -> OneLineArgumentParser:
                         help="continue the training saved there (its settings must match these flags)")
     parser.add_argument("--dataset", choices=DATASET_NAMES, default="image_folder")
     parser.add_argument("--data-dir", type=pathlib.Path, help="ImageNet-style folder (train/, val/) or CIFAR-10 root")
-    parser.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
+    parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(),
                         default=None, help="input size (default: the config's; CIFAR-10 is always 32)")
     parser.add_argument("--epochs", type=positive_int("--epochs"), default=defaults.epochs)
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=defaults.batch_size,
@@ -57,10 +65,10 @@ def build_parser() -> OneLineArgumentParser:
                         type=number("--dropout", minimum=0, maximum=1, exclusive_maximum=True))
     parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="auto")
     parser.add_argument("--cpu", action="store_true")
-    parser.add_argument("--threads", type=positive_int("--threads"), default=None, help="CPU threads")
-    parser.add_argument("--workers", type=number("--workers", integer=True, minimum=0), default=8,
+    parser.add_argument("--threads", type=threads_type, default=None, help="CPU threads")
+    parser.add_argument("--workers", type=workers(), default=8,
                         help="data loading workers for image folders (as in the other vision tools)")
-    parser.add_argument("--seed", type=number("--seed", integer=True, minimum=0), default=0)
+    parser.add_argument("--seed", type=seed_type, default=0)
     parser.add_argument("--report-to", choices=REPORT_TO, default="tensorboard",
                         help="accelerate trackers; logs go to OUTPUT_DIR/logs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -39,6 +39,9 @@ MAX_ROUNDS_PER_STAGE = 10_000
 rounds_type = argument_type("--rounds-per-stage", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
 stages_type = argument_type("--stages", integer=True, minimum=1, maximum=MAX_ROUNDS_PER_STAGE)
 evaluations_type = argument_type("--max-evaluations", integer=True, minimum=1, maximum=MAX_EVALUATIONS)
+# torch and BLAS take a C int: --threads 10**40 ended in "Overflow when unpacking long long", naming no flag.
+MAX_THREADS = 4096
+threads_type = argument_type("--threads", integer=True, minimum=1, maximum=MAX_THREADS)
 # A plan this many times the default's (T=3) is legal but almost surely a typo: one warning line.
 WARN_PLAN_FACTOR = 100
 
@@ -108,7 +111,7 @@ def add_search_arguments(parser: argparse.ArgumentParser, title: str = "DDPNAS")
                        help="replace the search saved in --run-dir (only the search's own files are removed)")
     group.add_argument("--report-to", choices=REPORT_TO, default="tensorboard",
                        help="experiment trackers for scores and stages (accelerate's): logs go to RUN_DIR/logs")
-    group.add_argument("--threads", type=positive_int, default=None,
+    group.add_argument("--threads", type=threads_type, default=None,
                        help="CPU threads for training (default: the framework's choice)")
     group.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
     return group

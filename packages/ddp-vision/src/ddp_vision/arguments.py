@@ -3,10 +3,39 @@ checked by ddp-core's one validator (``--learning-rate nan``, ``--steps-per-unit
 
 from __future__ import annotations
 
-from ddp_core.cli import OneLineArgumentParser
+from ddp_core.cli import MAX_THREADS, OneLineArgumentParser, seed_type, threads_type
 from ddp_core.validation import argument_type
 
-__all__ = ["OneLineArgumentParser", "number", "positive_int", "positive_number"]
+__all__ = ["MAX_CELLS", "MAX_CHANNELS", "MAX_IMAGE_SIDE", "MAX_THREADS", "MAX_WORKERS", "OneLineArgumentParser",
+           "cells", "channels", "image_side", "number", "positive_int", "positive_number", "seed_type",
+           "threads_type", "workers"]
+
+# Upper bounds every vision tool shares (issue 18 item 6): values past them are typing mistakes that would build
+# for minutes or overflow a C int (a seed of 10**40), not networks anyone trains. tools/generate.py uses the same.
+MAX_CELLS = 200
+MAX_CHANNELS = 4096
+MAX_IMAGE_SIDE = 4096
+MAX_WORKERS = 256
+
+
+def cells(minimum: int = 3):
+    """``--layers`` (cells of a DARTS network)."""
+    return argument_type("--layers", integer=True, minimum=minimum, maximum=MAX_CELLS)
+
+
+def channels(minimum: int = 2):
+    """``--channels`` (initial channels of a DARTS network)."""
+    return argument_type("--channels", integer=True, minimum=minimum, maximum=MAX_CHANNELS)
+
+
+def image_side(flag: str = "--image-size", minimum: int = 1):
+    """An input side in pixels."""
+    return argument_type(flag, integer=True, minimum=minimum, maximum=MAX_IMAGE_SIDE)
+
+
+def workers():
+    """``--workers`` (data-loading processes)."""
+    return argument_type("--workers", integer=True, minimum=0, maximum=MAX_WORKERS)
 
 
 def positive_int(flag: str):

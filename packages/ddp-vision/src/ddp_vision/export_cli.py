@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ddp_vision.arguments import OneLineArgumentParser, number, positive_int
+from ddp_vision.arguments import OneLineArgumentParser, image_side, number
 from ddp_vision.artifacts import load_network
 from ddp_vision.mobilenet.config import NetworkConfig
 from ddp_vision.mobilenet.export import EXPORT_FORMATS, export_network
@@ -40,7 +40,7 @@ def build_parser(prog: str = "tools/export_network.py") -> OneLineArgumentParser
     parser.add_argument("--format", choices=EXPORT_FORMATS, default="onnx")
     parser.add_argument("--output", type=pathlib.Path, default=None,
                         help="default: TRAIN_DIR/model.onnx (model.pt for torchscript), or beside --config")
-    parser.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
+    parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(),
                         default=None, help="example input size (default: the network's)")
     parser.add_argument("--tolerance", type=number("--tolerance", minimum=0, exclusive_minimum=True), default=1e-4,
                         help="largest allowed output difference")

@@ -29,7 +29,7 @@ from ddp_core.config import FLAGS
 from ddp_core.rundir import describe_mismatch, read_state
 from ddp_core.validation import argument_type
 from ddp_vision.accelerator import MIXED_PRECISION, broadcast_function, make_accelerator, tracker_config
-from ddp_vision.arguments import positive_int
+from ddp_vision.arguments import positive_int, workers
 from ddp_vision.data import DATASET_NAMES
 
 __all__ = ["SearchRun", "add_supernet_arguments", "apply_threads", "check_resume", "prepare_run_dir",
@@ -52,7 +52,7 @@ def add_supernet_arguments(parser: argparse.ArgumentParser, *, dataset: str, bat
     data.add_argument("--val-fraction", default=0.5, help="part of the training set held out to score architectures",
                       type=argument_type("--val-fraction", minimum=0, maximum=1, exclusive_minimum=True,
                                          exclusive_maximum=True))
-    data.add_argument("--workers", type=argument_type("--workers", integer=True, minimum=0), default=None,
+    data.add_argument("--workers", type=workers(), default=None,
                       help="data loading workers for image folders (tensor datasets need none; default 8 there)")
     training = parser.add_argument_group("supernet training (defaults: the paper's search settings)")
     training.add_argument("--batch-size", type=positive_int("--batch-size"), default=batch_size,

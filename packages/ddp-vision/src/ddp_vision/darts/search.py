@@ -19,8 +19,7 @@ import torch
 
 from ddp_core import add_search_arguments, search_config_from_args
 from ddp_core.run_eng import ENG_CHOICES, ENG_HELP
-from ddp_core.validation import argument_type
-from ddp_vision.arguments import OneLineArgumentParser
+from ddp_vision.arguments import OneLineArgumentParser, cells, channels
 from ddp_vision.darts.generate import DEFAULT_BUDGETS, format_report, parse_budget, run_generation
 from ddp_vision.darts.space import DartsSupernetConfig, build_search_space
 from ddp_vision.darts.supernet import DartsSupernet
@@ -57,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_supernet_arguments(parser, dataset="digits", batch_size=None, min_learning_rate=0.001)
     net = parser.add_argument_group("supernet")
-    net.add_argument("--channels", type=argument_type("--channels", integer=True, minimum=2), default=None,
+    net.add_argument("--channels", type=channels(), default=None,
                      help="initial channels, even (default: per dataset; paper: 16)")
-    net.add_argument("--layers", type=argument_type("--layers", integer=True, minimum=3), default=None,
+    net.add_argument("--layers", type=cells(), default=None,
                      help="cells (default: per dataset; paper: 8)")
     add_search_arguments(parser, "DDPNAS (ddp-core)")
     # small supernet ops gain nothing from more threads, and oversubscribed cores slow them down badly

@@ -30,7 +30,18 @@ from ddp_core.cli import REPORT_TO
 from ddp_core.plotting import new_figure, save_figure
 from ddp_core.rundir import describe_mismatch
 from ddp_vision.accelerator import MIXED_PRECISION, make_accelerator
-from ddp_vision.arguments import OneLineArgumentParser, number, positive_int
+from ddp_vision.arguments import (
+    MAX_IMAGE_SIDE,
+    OneLineArgumentParser,
+    cells,
+    channels,
+    image_side,
+    number,
+    positive_int,
+    seed_type,
+    threads_type,
+    workers,
+)
 from ddp_vision.artifacts import NetworkArtifact, save_network
 from ddp_vision.checkpoints import load_state, rng_state, save_state, set_rng_state
 from ddp_vision.darts.costs import EvalNetworkSpec, network_costs
@@ -93,11 +104,10 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--network", choices=("cifar", "imagenet"), default="cifar")
     parser.add_argument("--dataset", choices=DATASET_NAMES, default="digits")
     parser.add_argument("--data-dir", type=pathlib.Path, default=None)
-    parser.add_argument("--image-size", "--resolution", dest="image_size", type=positive_int("--image-size"),
-                        default=None)
-    parser.add_argument("--channels", type=number("--channels", integer=True, minimum=2), default=None,
+    parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(), default=None)
+    parser.add_argument("--channels", type=channels(), default=None,
                         help="default 36 (cifar) / 48 (imagenet)")
-    parser.add_argument("--layers", type=number("--layers", integer=True, minimum=3), default=None,
+    parser.add_argument("--layers", type=cells(), default=None,
                         help="default 20 (cifar) / 14 (imagenet)")
     parser.add_argument("--epochs", type=positive_int("--epochs"), default=600)
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=None)
@@ -110,18 +120,19 @@ def build_parser() -> OneLineArgumentParser:
                         help="0 turns the auxiliary head off")
     parser.add_argument("--drop-path", type=number("--drop-path", minimum=0, maximum=1, exclusive_maximum=True),
                         default=0.2)
-    parser.add_argument("--cutout", type=number("--cutout", integer=True, minimum=0), default=None,
+    parser.add_argument("--cutout", type=number("--cutout", integer=True, minimum=0, maximum=MAX_IMAGE_SIDE),
+                        default=None,
                         help="cutout length (0: off)")
     parser.add_argument("--label-smoothing", default=0.0, help="DARTS uses 0.1 on ImageNet",
                         type=number("--label-smoothing", minimum=0, maximum=1, exclusive_maximum=True))
     parser.add_argument("--grad-clip", type=number("--grad-clip", minimum=0), default=5.0)
     parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="auto")
     parser.add_argument("--cpu", action="store_true")
-    parser.add_argument("--threads", type=positive_int("--threads"), default=None,
+    parser.add_argument("--threads", type=threads_type, default=None,
                         help="CPU threads (default: torch's choice)")
-    parser.add_argument("--workers", type=number("--workers", integer=True, minimum=0), default=8,
+    parser.add_argument("--workers", type=workers(), default=8,
                         help="data loading workers for image folders")
-    parser.add_argument("--seed", type=number("--seed", integer=True, minimum=0), default=0)
+    parser.add_argument("--seed", type=seed_type, default=0)
     parser.add_argument("--output-dir", type=pathlib.Path, default=None)
     parser.add_argument("--resume", type=pathlib.Path, default=None, metavar="OUTPUT_DIR",
                         help="continue the training saved in OUTPUT_DIR (its settings must match these flags)")
