@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ddp_core import lagrangian
-from ddp_core.solver import SMALL, GroupProblem
+from ddp_core.solver import FEW_ROWS, SMALL, WIDE, GroupProblem
 
 
 def brute(values, costs, offset):
@@ -111,3 +111,28 @@ def test_dual_bounds_the_optimum_proves_infeasibility_and_repairs_to_a_feasible_
     choice = np.array(np.unravel_index(best, [7] * 6))
     reduced = lagrangian.reduced_costs(table, spend, lam[r:r + 1])[0]
     assert reduced[np.arange(6), choice].sum() <= bound[r] - total[best] + 1e-6
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_one_budget_on_a_wide_problem_takes_the_lagrangian_path_for_a_few_rows(ties):
+    """A few one-budget rows on a problem with many options skip building the frontier: the same answers."""
+    rng = np.random.default_rng(40 + ties)
+    sizes = [400, 130, 5]
+    assert sum(sizes) >= WIDE
+    if ties:
+        values = [rng.integers(0, 5, n).astype(float) for n in sizes]
+        costs = [rng.integers(0, 5, (n, 1)).astype(float) for n in sizes]
+    else:
+        values = [rng.random(n) for n in sizes]
+        costs = [rng.random((n, 1)) * 10 for n in sizes]
+    total, spent, _ = brute(values, costs, np.zeros(1))
+    low, high = spent.min(), spent.max()
+    rows = (low + rng.uniform(0.0, 0.6, (FEW_ROWS, 1)) * (high - low))
+    few = GroupProblem(values, costs)
+    answers = few.solve_many(rows)
+    assert not few._plain  # no frontier was built
+    walked = GroupProblem(values, costs).solve_many(np.r_[rows, rows])  # many rows: the frontier walk
+    for row, answer, walk in zip(rows, answers, walked[:len(rows)], strict=True):
+        expected = total[spent[:, 0] <= row[0] + 1e-9].max()
+        assert answer.proven_optimal and answer.value == pytest.approx(expected, abs=1e-9)
+        assert walk.value == pytest.approx(expected, abs=1e-9)

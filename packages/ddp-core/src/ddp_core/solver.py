@@ -29,6 +29,8 @@ from ddp_core.frontier import FrontierStack, suffix_frontiers
 from ddp_core.infeasibility import InfeasibleBudgetError, budget_text, infeasible_message
 
 FRONTIER_CAP = 4096  # frontier points kept before coarsening
+FEW_ROWS = 8  # one budget: at most this many rows of a call may skip building the exact frontier...
+WIDE = 512  # ... when the problem has at least this many options in all
 SMALL = 1 << 16  # choices few enough to search without Lagrangian bounds (two budgets or more)
 TOLERANCE = 1e-9
 
@@ -132,11 +134,14 @@ class GroupProblem:
             elif not self.values:  # nothing to choose: the fixed part alone
                 found[r] = ((), 0.0, True) if self.accept is None or self.accept(()) else (None, -np.inf, True)
             else:
-                walk = self.accept is None and len(budgeted) <= 1 and (
-                    not budgeted or self._plain_frontier(budgeted[0])[2])
-                batches.setdefault((budgeted, walk), []).append(r)
-        for (budgeted, walk), indices in batches.items():
-            solver = self._walk if walk else self._branch_and_bound
+                batches.setdefault(budgeted, []).append(r)
+        for budgeted, indices in batches.items():
+            if self.accept is None and not budgeted:
+                solver = self._walk
+            elif self.accept is None and len(budgeted) == 1 and self._walks(budgeted[0], len(indices)):
+                solver = self._walk
+            else:
+                solver = self._branch_and_bound
             for r, result in zip(indices, solver(rows[indices], budgeted, deadline), strict=True):
                 found[r] = result
         answers: list[GroupAnswer | None] = [None] * len(rows)
@@ -156,6 +161,13 @@ class GroupProblem:
         if j not in self._plain:
             self._plain[j] = suffix_frontiers(self.values, [c[:, j] for c in self.costs], self.cap)
         return self._plain[j]
+
+    def _walks(self, j: int, rows: int) -> bool:
+        """One budget: walk down the exact frontiers (built once, then every row costs a walk), unless a few
+        rows on a wide problem are answered sooner by the Lagrangian branch and bound than by building them."""
+        if j not in self._plain and rows <= FEW_ROWS and sum(len(v) for v in self.values) >= WIDE:
+            return False
+        return self._plain_frontier(j)[2]
 
     def _stack(self, budgeted: tuple[int, ...]) -> FrontierStack:
         if budgeted not in self._stacks:
@@ -265,10 +277,11 @@ class GroupProblem:
         proven = np.ones(n_rows, dtype=bool)
         perm, cuts, masks = np.arange(groups), [], None
         kept = [np.arange(len(v)) for v in self.values]  # per group, the options searched
+        lagrange = len(cols) >= 2 or (len(cols) == 1 and self.accept is None and cols[0] not in self._plain)
         if len(cols) >= 2 and np.prod([float(len(v)) for v in self.values]) <= SMALL:
             # few choices: the plain bound is enough, after the exact probe decides feasibility
             self._probe(rows, cols, range(n_rows), best_value, best_picks, active, proven, deadline)
-        elif len(cols) >= 2:
+        elif lagrange:
             lam, tol, perm, useful = self._first_answers(rows, cols, limit, best_value, best_picks, active, proven,
                                                          deadline)
             table, spend = self._padded(tuple(cols))
