@@ -116,6 +116,11 @@ PARSER_CAPS = [
     ("train_mobilenet:build_parser", ["--config", "n.json", "--output-dir", "o"], "--workers", HUGE,
      "--workers must be >= 0 and <= 256"),
     ("measure_latency:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+    # these three ended in a C++ traceback (exit 1) building or timing the network
+    ("measure_latency:build_parser", [], "--num-classes", HUGE, "--num-classes must be >= 1 and <= 100000"),
+    ("measure_latency:build_parser", [], "--batch", HUGE, "--batch must be >= 1 and <= 4096"),
+    ("measure_latency:build_parser", [], "--width-multiplier", "1e30", "--width-multiplier must be > 0 and <= 8"),
+    ("measure_latency:build_parser", [], "--repeats", HUGE, "--repeats must be >= 1 and <= 100000"),
     ("ddp_vision.export_cli:build_parser", ["--config", "n.json"], "--image-size", HUGE, "--image-size must be"),
     ("ddp_vision.mobilenet.search:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
 ]

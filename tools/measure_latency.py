@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from ddp_core import SearchSpace, run_cli
-from ddp_vision.arguments import OneLineArgumentParser, image_side, number, positive_int, threads_type
+from ddp_vision.arguments import OneLineArgumentParser, image_side, number, threads_type
 from ddp_vision.mobilenet.latency import (
     check_latency_table,
     load_latency_table,
@@ -41,19 +41,20 @@ def build_parser() -> OneLineArgumentParser:
                         help="check this existing table on this machine instead of measuring a new one")
     parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(),
                         default=224, help="without --run-dir: the space's input size")
-    parser.add_argument("--width-multiplier", type=number("--width-multiplier", minimum=0, exclusive_minimum=True),
-                        default=1.0, help="without --run-dir")
-    parser.add_argument("--num-classes", type=positive_int("--num-classes"), default=1000, help="without --run-dir")
+    parser.add_argument("--width-multiplier", default=1.0, help="without --run-dir",
+                        type=number("--width-multiplier", minimum=0, exclusive_minimum=True, maximum=8))
+    parser.add_argument("--num-classes", type=number("--num-classes", integer=True, minimum=1, maximum=100_000),
+                        default=1000, help="without --run-dir")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--batch", type=positive_int("--batch"), default=1)
-    parser.add_argument("--repeats", type=positive_int("--repeats"), default=50,
+    parser.add_argument("--batch", type=number("--batch", integer=True, minimum=1, maximum=4096), default=1)
+    parser.add_argument("--repeats", type=number("--repeats", integer=True, minimum=1, maximum=100_000), default=50,
                         help="timed forward passes (median reported)")
-    parser.add_argument("--warmup", type=number("--warmup", integer=True, minimum=0), default=10,
+    parser.add_argument("--warmup", type=number("--warmup", integer=True, minimum=0, maximum=100_000), default=10,
                         help="untimed passes before timing")
     parser.add_argument("--threads", type=threads_type, default=None,
                         help="CPU threads, recorded in the table (default 1 on the CPU: a fixed count, steady on a "
                              "busy machine; pass the count your deployment uses)")
-    parser.add_argument("--check", type=number("--check", integer=True, minimum=0), default=3,
+    parser.add_argument("--check", type=number("--check", integer=True, minimum=0, maximum=1000), default=3,
                         help="random whole networks to time against the table")
     parser.add_argument("--tolerance", type=number("--tolerance", minimum=0, exclusive_minimum=True), default=0.25,
                         help="largest allowed |predicted - measured| / measured of a checked network")
