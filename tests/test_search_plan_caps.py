@@ -123,6 +123,10 @@ PARSER_CAPS = [
     ("measure_latency:build_parser", [], "--repeats", HUGE, "--repeats must be >= 1 and <= 100000"),
     ("ddp_vision.export_cli:build_parser", ["--config", "n.json"], "--image-size", HUGE, "--image-size must be"),
     ("ddp_vision.mobilenet.search:build_parser", [], "--threads", HUGE, "--threads must be >= 1 and <= 4096"),
+    ("ddp_vision.darts.search:build_parser", [], "--steps-per-unit", HUGE, "--steps-per-unit must be >= 1 and <= 1e+06"),
+    ("ddp_vision.darts.training:build_parser", [], "--epochs", HUGE, "--epochs must be >= 1 and <= 100000"),
+    ("train_mobilenet:build_parser", ["--config", "n.json", "--output-dir", "o"], "--steps-per-epoch", HUGE,
+     "--steps-per-epoch must be >= 1 and <= 1e+06"),
 ]
 
 

@@ -22,10 +22,12 @@ from ddp_core.cli import REPORT_TO
 from ddp_vision.accelerator import MIXED_PRECISION, make_accelerator
 from ddp_vision.arguments import (
     OneLineArgumentParser,
+    epochs,
     image_side,
     number,
     positive_int,
     seed_type,
+    steps,
     threads_type,
     workers,
 )
@@ -48,7 +50,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--data-dir", type=pathlib.Path, help="ImageNet-style folder (train/, val/) or CIFAR-10 root")
     parser.add_argument("--image-size", "--resolution", dest="image_size", type=image_side(),
                         default=None, help="input size (default: the config's; CIFAR-10 is always 32)")
-    parser.add_argument("--epochs", type=positive_int("--epochs"), default=defaults.epochs)
+    parser.add_argument("--epochs", type=epochs(), default=defaults.epochs)
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=defaults.batch_size,
                         help="global, across processes")
     parser.add_argument("--learning-rate", "--lr", dest="learning_rate", default=defaults.learning_rate,
@@ -58,7 +60,7 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument("--weight-decay", type=number("--weight-decay", minimum=0), default=defaults.weight_decay)
     parser.add_argument("--label-smoothing", default=defaults.label_smoothing,
                         type=number("--label-smoothing", minimum=0, maximum=1, exclusive_maximum=True))
-    parser.add_argument("--steps-per-epoch", type=positive_int("--steps-per-epoch"), default=None)
+    parser.add_argument("--steps-per-epoch", type=steps("--steps-per-epoch"), default=None)
     parser.add_argument("--stop-after-epoch", type=positive_int("--stop-after-epoch"), default=None,
                         help="end this job after that epoch (checkpointed); continue with --resume")
     parser.add_argument("--dropout", default=None, help="override the config's classifier dropout",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from ddp_core.cli import MAX_THREADS, OneLineArgumentParser, seed_type, threads_type
 from ddp_core.validation import argument_type
 
-__all__ = ["MAX_CELLS", "MAX_CHANNELS", "MAX_IMAGE_SIDE", "MAX_THREADS", "MAX_WORKERS", "OneLineArgumentParser",
-           "cells", "channels", "image_side", "number", "positive_int", "positive_number", "seed_type",
-           "threads_type", "workers"]
+__all__ = ["MAX_CELLS", "MAX_CHANNELS", "MAX_EPOCHS", "MAX_IMAGE_SIDE", "MAX_STEPS", "MAX_THREADS", "MAX_WORKERS",
+           "OneLineArgumentParser", "cells", "channels", "epochs", "image_side", "number", "positive_int",
+           "positive_number", "seed_type", "steps", "threads_type", "workers"]
 
 # Upper bounds every vision tool shares (issue 18 item 6): values past them are typing mistakes that would build
 # for minutes or overflow a C int (a seed of 10**40), not networks anyone trains. tools/generate.py uses the same.
@@ -16,6 +16,19 @@ MAX_CELLS = 200
 MAX_CHANNELS = 4096
 MAX_IMAGE_SIDE = 4096
 MAX_WORKERS = 256
+# a million batches per unit of supernet training or per epoch, 100,000 epochs: past these, a typo that never ends
+MAX_STEPS = 1_000_000
+MAX_EPOCHS = 100_000
+
+
+def steps(flag: str):
+    """A count of training batches (``--steps-per-unit``, ``--steps-per-epoch``)."""
+    return argument_type(flag, integer=True, minimum=1, maximum=MAX_STEPS)
+
+
+def epochs():
+    """``--epochs`` of a training run."""
+    return argument_type("--epochs", integer=True, minimum=1, maximum=MAX_EPOCHS)
 
 
 def cells(minimum: int = 3):

@@ -29,7 +29,7 @@ from ddp_core.config import FLAGS
 from ddp_core.rundir import describe_mismatch, read_state
 from ddp_core.validation import argument_type
 from ddp_vision.accelerator import MIXED_PRECISION, broadcast_function, make_accelerator, tracker_config
-from ddp_vision.arguments import positive_int, workers
+from ddp_vision.arguments import positive_int, steps, workers
 from ddp_vision.data import DATASET_NAMES
 
 __all__ = ["SearchRun", "add_supernet_arguments", "apply_threads", "check_resume", "prepare_run_dir",
@@ -58,7 +58,7 @@ def add_supernet_arguments(parser: argparse.ArgumentParser, *, dataset: str, bat
     training.add_argument("--batch-size", type=positive_int("--batch-size"), default=batch_size,
                           help="global batch across processes" + (" (default: per dataset)" if batch_size is None else ""))
     training.add_argument("--eval-batch-size", type=positive_int("--eval-batch-size"), default=1024)
-    training.add_argument("--steps-per-unit", type=positive_int("--steps-per-unit"), default=None,
+    training.add_argument("--steps-per-unit", type=steps("--steps-per-unit"), default=None,
                           help="batches per unit of training (default: one epoch of the training part)")
     training.add_argument("--learning-rate", "--lr", dest="learning_rate", default=0.025,
                           type=argument_type("--learning-rate", minimum=0, exclusive_minimum=True),

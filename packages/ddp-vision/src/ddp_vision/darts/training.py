@@ -35,6 +35,7 @@ from ddp_vision.arguments import (
     OneLineArgumentParser,
     cells,
     channels,
+    epochs,
     image_side,
     number,
     positive_int,
@@ -109,7 +110,7 @@ def build_parser() -> OneLineArgumentParser:
                         help="default 36 (cifar) / 48 (imagenet)")
     parser.add_argument("--layers", type=cells(), default=None,
                         help="default 20 (cifar) / 14 (imagenet)")
-    parser.add_argument("--epochs", type=positive_int("--epochs"), default=600)
+    parser.add_argument("--epochs", type=epochs(), default=600)
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=None)
     parser.add_argument("--learning-rate", "--lr", dest="learning_rate", default=0.025,
                         type=number("--learning-rate", minimum=0, exclusive_minimum=True))
