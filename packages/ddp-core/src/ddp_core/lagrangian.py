@@ -52,6 +52,7 @@ def dual(table: np.ndarray, spend: np.ndarray, limit: np.ndarray,
     rows, groups = len(limit), len(table)
     finite = np.isfinite(table)
     spread = float(np.sum(table.max(axis=1) - np.where(finite, table, np.inf).min(axis=1)))
+    lowest = float(np.where(finite, table, np.inf).min(axis=1).sum())  # no choice is worth less
     cost_spread = (np.where(finite[..., None], spend, -np.inf).max(axis=1)
                    - np.where(finite[..., None], spend, np.inf).min(axis=1)).sum(axis=0)  # (B,)
     scale = np.maximum(np.maximum(np.abs(limit), cost_spread[None, :] / groups), 1e-300)
@@ -79,8 +80,8 @@ def dual(table: np.ndarray, spend: np.ndarray, limit: np.ndarray,
         stall = np.where(better, 0, stall + 1)
         step_size[stall >= 4] /= 2
         stall[stall >= 4] = 0
-        if np.all((step_size < 1e-3) | (best_bound - known <= 1e-9 * spread)):
-            break  # converged, or the bound is met by a known choice
+        if np.all((step_size < 1e-3) | (best_bound - known <= 1e-9 * spread) | (best_bound < lowest - spread)):
+            break  # converged, the bound is met by a known choice, or the row is proven infeasible
         slope = (limit - spent) / scale
         slope[(nu <= 0) & (slope > 0)] = 0.0  # projected: a multiplier at 0 whose budget is slack stays there
         target = np.where(np.isfinite(known), known, best_bound - 0.02 * spread)

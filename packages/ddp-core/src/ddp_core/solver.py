@@ -284,6 +284,8 @@ class GroupProblem:
         elif lagrange:
             lam, tol, perm, useful = self._first_answers(rows, cols, limit, best_value, best_picks, active, proven,
                                                          deadline)
+            if not active.any():  # every row proven infeasible
+                return [(None, -np.inf, bool(proven[r])) for r in range(n_rows)]
             table, spend = self._padded(tuple(cols))
             lams = lagrangian.families(lam)
             maxima = lagrangian.suffix_maxima(table[perm], spend[perm], lams)
