@@ -91,8 +91,8 @@ def test_branch_and_bound_is_exact_under_budgets_counts_masks_and_exclusions(see
 
 @pytest.mark.parametrize("seed", range(6))
 def test_branch_and_bound_is_exact_under_disjoint_exact_counts_and_an_overlapping_one(seed):
-    """The DARTS rule's shape: disjoint groups with exactly two "not none" each (kept in the bound), plus an
-    overlapping count over several groups (N non-parametric ops), under a budget."""
+    """The DARTS rule's shape: disjoint groups with exactly two "not none" each (kept in the bound), plus a count
+    crossing groups or over whole groups (N non-parametric ops), under a budget."""
     space = flat_space([3, 3, 3, 3, 3, 3, 3])
     rng = np.random.default_rng(100 + seed)
     unary, pair, offsets = random_pairwise(space, rng)
@@ -100,6 +100,8 @@ def test_branch_and_bound_is_exact_under_disjoint_exact_counts_and_an_overlappin
     some = ((1, 2),) * 3
     counts = [CountConstraint((0, 1, 2), some, 2, 2), CountConstraint((3, 4, 5, 6), ((1, 2),) * 4, 2, 2),
               CountConstraint((2, 3, 4), ((2,),) * 3, 0, 1)]
+    if seed % 2:  # a count over whole groups (DARTS: N non-parametric ops over a cell's nodes), exactly
+        counts[2] = CountConstraint((0, 1, 2, 3, 4, 5, 6), ((2,),) * 7, 1 + seed % 3, 1 + seed % 3)
     everything = list(itertools.product(*[range(s) for s in space.sizes]))
     archs = np.array(everything)
     values = np.array([encoded_objective(space, unary, pair, offsets, a) for a in everything])

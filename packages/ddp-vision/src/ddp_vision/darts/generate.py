@@ -178,20 +178,17 @@ class _Recommended(EngAnswer):
 
 
 def recommended_entries(run, space, distribution, costs, budgets, steps, theta_results, options) -> list:
-    """The model's answer per budget as DARTS answers: θ's for ``cell_height`` budgets (their how says why);
-    an infeasible budget keeps the DARTS ENG's report over every op (the smallest achievable value)."""
+    """The model's answer per budget as DARTS answers: θ's for ``cell_height`` budgets (their how says why)."""
     found = recommend_genotypes(run, costs, budgets, steps, **options)
-    unmet = [i for i, answer in enumerate(found) if answer is not None and not answer.feasible and answer.proven]
-    if unmet:
-        reports = generate_genotypes(space, distribution.theta, space.full_mask(), costs, [budgets[i] for i in unmet],
-                                     steps, on_infeasible="report", **options)
-        for i, report in zip(unmet, reports, strict=True):
-            found[i] = report
     out = []
     for answer, theta_answer in zip(found, theta_results, strict=True):
         if answer is None:  # cell_height: the exact DARTS ENG on θ
             if theta_answer.feasible:
                 theta_answer.how = THETA_CELL_HEIGHT_HOW
+            out.append(theta_answer)
+        elif not answer.feasible and not answer.proven and theta_answer.feasible:
+            theta_answer.how = ("exact DARTS ENG on θ (Eq. 10 under the DARTS rule): the model's ENG found no genotype "
+                                "in the time limit (--time-limit)")
             out.append(theta_answer)
         elif not answer.feasible:
             out.append(answer)

@@ -102,18 +102,30 @@ def recommend_genotypes(run: Any, costs: Mapping[str, Any], budgets: Sequence[Ma
                         nonparam_rule: str = "exactly", nonparam_cells: str = "normal",
                         time_limit_s: float | None = 60.0) -> list[Any]:
     """Per budget the model's answer under the DARTS rule (``GenerationResult`` with ``.genotype`` and
-    ``.per_cell`` set, or ``InfeasibleBudget``), or None for a budget with ``cell_height`` (θ's ENG answers it).
+    ``.per_cell`` set, or ``InfeasibleBudget``: the DARTS ENG's report, with the smallest achievable value, for a
+    budget no genotype meets), or None for a budget with ``cell_height`` (θ's ENG answers it).
 
     ``run`` is a :class:`ddp_core.LoadedRun` with at least two records. Budgets with the same ``nonparam_ops``
     share one call (one model fit for all).
     """
+    from ddp_vision.darts.derivation import generate_genotypes
+
     space = run.space
     rule = rule_constraints(space, steps)
     answers: list[Any] = [None] * len(budgets)
+    asked = [i for i, budget in enumerate(budgets) if "cell_height" not in budget]
+    # Whether a genotype meets a budget does not depend on the objective: the exact DARTS ENG over every op says
+    # it at once, with the smallest achievable value (the model's branch and bound can take its whole time limit
+    # to prove a budget infeasible)
+    checked = generate_genotypes(space, run.distribution.theta, space.full_mask(), costs, [budgets[i] for i in asked],
+                                 steps, nonparam_rule=nonparam_rule, nonparam_cells=nonparam_cells,
+                                 on_infeasible="report", time_limit_s=time_limit_s)
     groups: dict[Any, list[int]] = {}
-    for i, budget in enumerate(budgets):
-        if "cell_height" not in budget:
-            groups.setdefault(budget.get("nonparam_ops"), []).append(i)
+    for i, check in zip(asked, checked, strict=True):
+        if check.feasible or not check.proven:
+            groups.setdefault(budgets[i].get("nonparam_ops"), []).append(i)
+        else:
+            answers[i] = check
     for count, members in groups.items():
         extra = [] if count is None else nonparam_constraints(space, steps, count, nonparam_rule, nonparam_cells)
         requests = [{k: float(v) for k, v in budgets[i].items() if k in costs} for i in members]
