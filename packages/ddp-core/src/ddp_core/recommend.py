@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ddp_core.count_bound import CountBound
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 
@@ -171,142 +172,7 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
     starts = problem.starts
     reduce_at = starts[:-1]
     counts = problem.counts
-    # Count constraints over disjoint decisions (the DARTS rule: one per node) are kept in the bound: per
-    # decision the best counted and the best other option, and the best number of counted ones in range.
-    # Without this the bound lets every edge of a node take its best op, and the search does not finish.
-    disjoint, taken = [], np.zeros(depth, dtype=bool)
-    for c, (positions, _, low, high) in enumerate(counts):
-        if positions.any() and not (positions & taken).any():
-            taken |= positions
-            disjoint.append((c, np.flatnonzero(positions), low, high))
-    counted_any = np.zeros(len(problem.value), dtype=bool)
-    for c, _, _, _ in disjoint:
-        counted_any |= counts[c][1]
-    # The other count constraints (e.g. N non-parametric ops over a DARTS cell, across its nodes) enter the bound
-    # through a multiplier on their counted options: for x with count S >= low, value <= value + mu (S - low);
-    # with S <= high, value <= value - mu (S - high). A few multipliers are tried on the best row.
-    # A count over whole disjoint groups (N non-parametric ops over a DARTS cell's nodes) is kept exactly too:
-    # per group the best value for each (own count, its count), combined over the groups (max-plus).
-    nested, others = [], []
-    for c in range(len(counts)):
-        positions = counts[c][0]
-        if not positions.any() or c in {d for d, _, _, _ in disjoint}:
-            continue
-        members = [entry for entry in disjoint if positions[entry[1]].all()]
-        crossing = any(positions[entry[1]].any() and not positions[entry[1]].all() for entry in disjoint)
-        if crossing or any(entry[0] in {m[0] for n in nested for m in n[1]} for entry in members):
-            others.append((c, counts[c][1], positions))
-            continue
-        grouped = np.zeros(depth, dtype=bool)
-        for entry in members:
-            grouped[entry[1]] = True
-        nested.append((c, members, np.flatnonzero(positions & ~grouped)))
-    scale = float(np.ptp(problem.value)) if len(problem.value) else 0.0
-    multipliers = [scale * f for f in (0.01, 0.03, 0.1, 0.3, 1.0)] if scale > 0 else []
-
-    def evaluate(relaxed: np.ndarray, at: np.ndarray, t: int, used: list[int]) -> np.ndarray | None:
-        """Per row: the relaxed maximum over the tail under the disjoint counts (None: they cannot be met)."""
-        maxima = np.maximum.reduceat(relaxed, at, axis=1)
-        totals = maxima.sum(axis=1)
-        if disjoint and np.isfinite(totals).all():
-            mark = counted_any[starts[t]:]
-            inside = np.maximum.reduceat(np.where(mark, relaxed, -np.inf), at, axis=1)
-            outside = np.maximum.reduceat(np.where(mark, -np.inf, relaxed), at, axis=1)
-            for c, positions, low, high in disjoint:
-                columns = positions[positions >= t] - t
-                if not len(columns):
-                    continue
-                ins, outs = inside[:, columns], outside[:, columns]
-                # which options fit does not depend on the multipliers: forced sides are the same in every row
-                forced_in, forced_out = ~np.isfinite(outs[0]), ~np.isfinite(ins[0])
-                free = ~forced_in & ~forced_out
-                need_low = max(low - used[c] - int(forced_in.sum()), 0)
-                need_high = min(high - used[c] - int(forced_in.sum()), int(free.sum()))
-                if need_low > need_high:
-                    return None
-                gain = -np.sort(-(ins[:, free] - outs[:, free]), axis=1)
-                chosen = np.concatenate([np.zeros((len(gain), 1)), np.cumsum(gain, axis=1)], axis=1)
-                group = (ins[:, forced_in].sum(axis=1) + outs[:, ~forced_in].sum(axis=1)
-                         + chosen[:, need_low:need_high + 1].max(axis=1))
-                totals = totals - maxima[:, columns].sum(axis=1) + group
-                group_value[c] = group
-            for c, members, singles in nested:
-                totals = nested_count(relaxed, at, t, used, maxima, totals, c, members, singles)
-                if totals is None:
-                    return None
-        return totals
-
-    group_value: dict[int, np.ndarray] = {}
-
-    def nested_count(relaxed, at, t, used, maxima, totals, c, members, singles):
-        """``totals`` with the groups inside count ``c`` (and its other decisions) replaced by their exact best
-        under both their own counts and ``c``'s (None: ``c`` cannot be met)."""
-        mark = counts[c][1][starts[t]:]
-        parts, replaced = [], np.zeros(len(relaxed))
-        for d, positions, low, high in members:
-            columns = positions[positions >= t] - t
-            if not len(columns):
-                continue
-            own = counts[d][1][starts[t]:]
-            best = {(a, b): np.maximum.reduceat(np.where((own == bool(a)) & (mark == bool(b)), relaxed, -np.inf),
-                                                at, axis=1)[:, columns] for a in (0, 1) for b in (0, 1)}
-            size = len(columns)
-            table = np.full((len(relaxed), size + 1, size + 1), -np.inf)
-            table[:, 0, 0] = 0.0
-            for i in range(size):
-                grown = np.full_like(table, -np.inf)
-                for (a, b), values in best.items():
-                    grown[:, a:, b:] = np.maximum(grown[:, a:, b:], table[:, :size + 1 - a, :size + 1 - b]
-                                                  + values[:, i, None, None])
-                table = grown
-            need_low, need_high = max(low - used[d], 0), min(high - used[d], size)
-            if need_low > need_high:
-                return None
-            parts.append(table[:, need_low:need_high + 1, :].max(axis=1))
-            replaced += group_value[d]
-        for position in singles[singles >= t]:
-            column = np.searchsorted(at, starts[position] - starts[t])
-            block = relaxed[:, at[column]:(at[column + 1] if column + 1 < len(at) else relaxed.shape[1])]
-            inside = mark[at[column]:at[column] + block.shape[1]]
-            parts.append(np.stack([np.where(inside, -np.inf, block).max(axis=1),
-                                   np.where(inside, block, -np.inf).max(axis=1)], axis=1))
-            replaced += maxima[:, column]
-        if not parts:
-            return totals
-        combined = parts[0]
-        for part in parts[1:]:  # max-plus convolution over the count
-            out = np.full((len(relaxed), combined.shape[1] + part.shape[1] - 1), -np.inf)
-            for i in range(combined.shape[1]):
-                out[:, i:i + part.shape[1]] = np.maximum(out[:, i:i + part.shape[1]], combined[:, i:i + 1] + part)
-            combined = out
-        need_low = max(counts[c][2] - used[c], 0)
-        need_high = min(counts[c][3] - used[c], combined.shape[1] - 1)
-        if need_low > need_high:
-            return None
-        return totals - replaced + combined[:, need_low:need_high + 1].max(axis=1)
-
-    def cheapest_fits(t: int, fits: np.ndarray, at: np.ndarray, used: list[int], left: np.ndarray) -> bool:
-        """False when no completion that meets the counts fits a budget: the cheapest completion under the disjoint
-        counts (and, through multipliers, the others) costs more than what is left. The cheapest-rest test on the
-        costs alone ignores the counts, and a budget near what the counts allow would take the whole time limit."""
-        for j in np.flatnonzero(np.isfinite(left)):
-            span = float(np.ptp(problem.costs[:, j])) or 1.0
-            shifts, offsets = [np.zeros(len(fits))], [0.0]
-            for c, counted, positions in others:
-                remaining = int(positions[t:].sum())
-                low, high = counts[c][2] - used[c], counts[c][3] - used[c]
-                for sign, target in ((1.0, low), (-1.0, high)):
-                    if remaining and not ((sign > 0 and low <= 0) or (sign < 0 and high >= remaining)):
-                        for factor in (0.03, 0.1, 0.3, 1.0, 3.0):
-                            mu = sign * factor * span
-                            shifts.append(mu * counted[starts[t]:])
-                            offsets.append(mu * target)
-            # per row: max of (-cost + mu * count) under the disjoint counts, minus mu * target, bounds -cost
-            negative = np.where(fits, -problem.costs[starts[t]:, j], -np.inf)
-            found = evaluate(negative[None, :] + np.asarray(shifts), at, t, used)
-            if found is None or -float((found - np.asarray(offsets)).min()) > left[j] + 1e-9:
-                return False
-        return True
+    counting = CountBound(problem.value, problem.costs, starts, counts, depth)
 
     def bound(t: int, g: np.ndarray, left: np.ndarray, used: list[int], prune_at: float = -np.inf) -> float:
         """An upper bound on the tail's value; the multipliers stop once it is at most ``prune_at``."""
@@ -318,40 +184,17 @@ def _maximise(problem: _Problem, budget: np.ndarray, lower: float, deadline: flo
         tail = np.where(fits, tail, -np.inf)
         relaxed = tail[None, :] - penalties[:, starts[t]:]
         at = reduce_at[t:] - starts[t]
-        totals = evaluate(relaxed, at, t, used)
+        totals = counting.evaluate(relaxed, at, t, used)
         if totals is None:
             return -np.inf
-        if counts and not cheapest_fits(t, fits, at, used, left):
+        if counts and not counting.cheapest_fits(t, fits, at, used, left):
             return -np.inf
         slack = lambdas @ np.where(np.isfinite(left), left, 0.0)
         totals = totals + slack
         value = float(totals.min())
-        if not (others and multipliers and np.isfinite(value)) or value <= prune_at + 1e-12:
+        if not (counting.others and np.isfinite(value)) or value <= prune_at + 1e-12:
             return value
-        for c, counted, positions in others:
-            remaining = int(positions[t:].sum())
-            low, high = counts[c][2] - used[c], counts[c][3] - used[c]
-            signs, targets = [], []
-            for sign, target in ((1.0, low), (-1.0, high)):
-                # a side of the range that every completion meets gains nothing from a multiplier
-                if remaining and not ((sign > 0 and low <= 0) or (sign < 0 and high >= remaining)):
-                    signs += [sign * mu for mu in multipliers]
-                    targets += [target] * len(multipliers)
-            if not signs:
-                continue
-            shifts = np.asarray(signs)
-            # every multiplier with every budget row, in one evaluation
-            stacked = (relaxed[None, :, :] + shifts[:, None, None] * counted[starts[t]:][None, None, :]).reshape(
-                -1, relaxed.shape[1])
-            shifted = evaluate(stacked, at, t, used)
-            if shifted is None:
-                return -np.inf
-            values = shifted.reshape(len(shifts), -1) + slack[None, :] - (shifts * np.asarray(targets))[:, None]
-            value = min(value, float(values.min()))
-            if value <= prune_at + 1e-12:
-                return value
-        return value
-        return value
+        return counting.with_multipliers(relaxed, at, t, used, slack, value, prune_at)
 
     def allowed_at(t: int, used: list[int]) -> np.ndarray | None:
         """Option mask of position t under the count constraints (None: no restriction)."""
