@@ -132,17 +132,16 @@ def test_search_generates_a_reloadable_model_on_the_drawn_front(minilm_run):
                  "search_result.json", "eng.json", "pareto_params.png", "teacher/config.json"):
         assert (run_dir / name).exists(), name
     eng = json.loads((run_dir / "eng.json").read_text())
-    assert eng["costs"]["params_m"] <= 18.0 and eng["live_only"]
-    live = np.array(read_state(run_dir)["distribution"]["live"], dtype=bool)
-    active = load_run(run_dir).space.active_mask(eng["architecture"])
-    assert all(live[e, k] for e, k in enumerate(eng["architecture"]) if active[e])  # chosen among live ones
+    # the recommended network (the model's ENG) is chosen over the whole space, not only the live candidates
+    assert eng["costs"]["params_m"] <= 18.0 and eng["eng"] == "model" and not eng["live_only"]
+    assert load_run(run_dir).space.validate(eng["architecture"]) == tuple(eng["architecture"])
     assert eng["export"]["reload_max_abs_diff"] == 0.0
     assert eng["export"]["supernet_max_abs_diff"] < 1e-4
     assert eng["export"]["parameters"] == pytest.approx(eng["costs"]["params_m"] * 1e6, abs=1)
     # the answer is a point of the exact front that the PNG draws (a step function through the points)
     front = json.loads((run_dir / "pareto_params.json").read_text())
-    below = [point["expectation"] for point in front if point["costs"]["params_m"] <= eng["costs"]["params_m"]]
-    assert max(below) == pytest.approx(eng["expectation"], abs=1e-12)
+    below = [point["predicted_score"] for point in front if point["costs"]["params_m"] <= eng["costs"]["params_m"]]
+    assert max(below) == pytest.approx(eng["predicted_score"], abs=1e-12)  # the model's front: predicted scores
     assert eng["architecture"] in [point["architecture"] for point in front]
     log_lines = (run_dir / "log.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["kind"] == "sample" for line in log_lines) == read_state(run_dir)["counters"]["steps"]
@@ -179,8 +178,12 @@ def test_eng_budget_lists_report_infeasible_budgets_in_place(minilm_run, tmp_pat
     assert answers[1]["expectation"] <= answers[2]["expectation"]
     out = capsys.readouterr().out
     assert "ENG params_m <= 1: infeasible" in out and "ENG params_m <= 18: depth" in out
-    # one infeasible budget alone: one error line naming the smallest achievable size and --full-space
+    # one infeasible budget alone: one error line naming the smallest achievable size; the model's ENG already
+    # answers over the whole space, so only θ's live-only ENG suggests --full-space
     assert generate_cli(run_dir, ["--budget", "params_m=1", "--output", str(output)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "smallest achievable params_m" in error[0] and "--full-space" not in error[0]
+    assert generate_cli(run_dir, ["--budget", "params_m=1", "--eng", "theta", "--output", str(output)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "smallest achievable params_m" in error[0] and "--full-space" in error[0]
     with pytest.raises(SystemExit) as exit_info:  # argparse: one model per export

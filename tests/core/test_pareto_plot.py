@@ -31,3 +31,17 @@ def test_starred_answers_are_on_the_drawn_front_and_labels_fit(tmp_path, monkeyp
         extent = text.get_window_extent(renderer)
         assert extent.x0 >= box.x0 and extent.x1 <= box.x1 and extent.y0 >= box.y0 and extent.y1 <= box.y1, \
             text.get_text()
+
+
+def test_model_front_keeps_tied_answers_and_drops_beaten_ones():
+    from types import SimpleNamespace
+
+    from ddp_core.run_eng import model_front
+
+    def answer(arch, cost, score):
+        return SimpleNamespace(architecture=arch, costs={"params_m": cost}, predicted_score=score, feasible=True)
+
+    cheap, tied, beaten, better = answer((0,), 1.0, 0.5), answer((1,), 2.0, 0.5), answer((2,), 3.0, 0.4), \
+        answer((3,), 4.0, 0.7)
+    front = model_front([better, beaten, tied, cheap], "params_m")
+    assert [a.architecture for a in front] == [(0,), (1,), (3,)]  # a tie is some budget's answer: it stays

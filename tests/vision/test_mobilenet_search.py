@@ -52,14 +52,21 @@ def test_min_live_keeps_candidates_and_eng_chooses_among_them(finished_run):
     out = run_dir / "generated"
     assert cli(run_dir, [*command, "--output-dir", str(out)]) == 0
     report = json.loads((out / "eng.json").read_text())
-    assert not report["full_space"] and len(report["answers"]) == 3
+    assert report["eng"] == "model" and len(report["answers"]) == 3
     assert len({tuple(a["architecture"]) for a in report["answers"]}) == 3  # the suggested budgets differ in answer
     space = json.loads((run_dir / "space.json").read_text())
-    for answer in report["answers"]:
+    for answer in report["answers"]:  # the recommended network: over the whole space, within its budget
+        assert answer["space"] == "full" and answer["costs"]["flops_m"] <= answer["budgets"]["flops_m"]
+    # θ's ENG (Eq. 10) chooses among the live candidates where they meet the budget
+    theta_out = run_dir / "generated-theta"
+    assert cli(run_dir, [*command, "--eng", "theta", "--output-dir", str(theta_out)]) == 0
+    theta_report = json.loads((theta_out / "eng.json").read_text())
+    assert theta_report["eng"] == "theta" and not theta_report["full_space"]
+    for answer in theta_report["answers"]:
         if answer["space"] == "live":  # a budget below every live network is answered over the full space
             assert all(live[e, k] for e, k in enumerate(answer["architecture"]))  # inside the searched distribution
         assert answer["costs"]["flops_m"] <= answer["budgets"]["flops_m"]
-    assert any(a["space"] == "live" for a in report["answers"])
+    assert any(a["space"] == "live" for a in theta_report["answers"])
     assert space["min_live"] == 2
 
 

@@ -49,12 +49,13 @@ def sweep_budgets(run: LoadedRun, costs: Mapping[str, Any], cost_name: str, poin
 
 
 def model_front(answers: Sequence[Any], cost_name: str) -> list:
-    """The recommended networks of a budget sweep as a front: ascending ``cost_name``, strictly rising predicted
-    score (networks another answer beats at no higher cost are dropped)."""
+    """The recommended networks of a budget sweep as a front: ascending ``cost_name``, never falling predicted
+    score (networks another answer beats at no higher cost are dropped; a tie stays, since it is some budget's
+    answer and the plot stars it)."""
     unique = {tuple(a.architecture): a for a in answers if a.feasible and a.predicted_score is not None}
     front: list = []
     for answer in sorted(unique.values(), key=lambda a: (a.costs[cost_name], -a.predicted_score)):
-        if not front or answer.predicted_score > front[-1].predicted_score:
+        if not front or answer.predicted_score >= front[-1].predicted_score:
             front.append(answer)
     return front
 
