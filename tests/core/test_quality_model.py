@@ -137,7 +137,8 @@ def test_estimates_are_blind_to_the_units_of_the_scores():
 
 
 def test_without_noise_an_evaluated_estimate_is_what_was_measured_in_rank():
-    """No repeated score, no measured noise: the best evaluated architecture keeps the best estimate."""
+    """No repeated score, no measured noise: to the search (optimistic), the best evaluated architecture keeps the
+    best estimate; once repeats agree exactly, so does the answer."""
     space = flat_space([3, 3, 3, 3, 3])
     rng = np.random.default_rng(8)
     value = pairwise_landscape(space.sizes, 9)
@@ -145,8 +146,37 @@ def test_without_noise_an_evaluated_estimate_is_what_was_measured_in_rank():
     scores = [value(a) for a in archs]
     model = QualityModel(space)
     model.update(archs, scores, [0] * len(archs))
-    keys, estimates, _ = model.fit().estimates()
+    keys, estimates, _ = model.fit().estimates(optimistic=True)
     assert keys[int(np.argmax(estimates))] == archs[int(np.argmax(scores))]
+    assert model.answer_noise > 0  # no repeat yet: the answer does not trust a single score fully
+    model.update(archs[:5], scores[:5], [0] * 5)  # repeats that agree exactly: the scores are noise-free
+    keys, estimates, _ = model.fit().estimates()
+    assert model.answer_noise == 0.0
+    assert keys[int(np.argmax(estimates))] == archs[int(np.argmax(scores))]
+
+
+def test_the_answer_does_not_trust_a_lucky_single_score():
+    """One network scored once far above what the model predicts for it: the search's optimistic estimate ranks it
+    first, the answer's estimate (noise shrunk toward the residual variance, no repeats) weighs it against the
+    model, and ranks below it an architecture the model and two agreeing scores support."""
+    space = flat_space([3, 3, 3, 3, 3])
+    rng = np.random.default_rng(3)
+    effects = rng.normal(size=(5, 3))
+    archs = list(dict.fromkeys(random_archs(space, 80, rng)))
+
+    def value(a):
+        return float(sum(effects[e, k] for e, k in enumerate(a)))
+    scores = [value(a) + rng.normal() * 0.5 for a in archs]
+    lucky = min(archs, key=value)  # the model's worst network gets the best score of all, once
+    scores[archs.index(lucky)] = max(scores) + 2.0
+    model = QualityModel(space)
+    model.update(archs, scores, [0] * len(archs))
+    model.fit()
+    keys, optimistic, _ = model.estimates(optimistic=True)
+    keys, answer, _ = model.estimates()
+    assert model.answer_noise > model.noise
+    assert answer[keys.index(lucky)] < optimistic[keys.index(lucky)]
+    assert keys[int(np.argmax(answer))] != lucky
 
 
 def test_repair_round_keeps_every_column_and_stops_accidental_rescores():

@@ -97,7 +97,7 @@ def ranked_inside(model: QualityModel, live: np.ndarray, top: int | None = None,
                   ) -> tuple[list[Architecture], np.ndarray, np.ndarray, np.ndarray]:
     """Evaluated architectures: (keys, estimates, counts, indices of those inside the live space, best first;
     only the ``top`` best when given)."""
-    keys, estimates, counts = model.estimates()
+    keys, estimates, counts = model.estimates(optimistic=True)
     archs = model.distinct_rows()
     active = model.distinct_active()
     inside = np.flatnonzero(np.all(~active | live[np.arange(archs.shape[1])[None, :], archs], axis=1))
@@ -159,10 +159,16 @@ def _neighbours(space: SearchSpace, parent: Architecture, live: np.ndarray, acti
 
 
 def best_change(space: SearchSpace, model: QualityModel, parent: Architecture, live: np.ndarray,
-                avoid: set[Architecture], rng: np.random.Generator) -> Architecture:
+                avoid: set[Architecture], rng: np.random.Generator, keep=None) -> Architecture | None:
     """``parent`` with the one-decision change that a posterior sample values most (not in ``avoid`` where
-    possible): sampled additive effects, plus the interaction part's mean and a draw of its uncertainty."""
+    possible): sampled additive effects, plus the interaction part's mean and a draw of its uncertainty.
+    ``keep(children)``: a mask of the changes allowed at all (budgets known before the search); None when it
+    allows none."""
     children = _neighbours(space, parent, live, model.active(np.asarray([parent]))[0])
+    if keep is not None:
+        children = children[keep(children)] if len(children) else children
+        if not len(children):
+            return None
     if not len(children):
         return parent
     fresh = np.array([tuple(c) not in avoid for c in children.tolist()], dtype=bool)
