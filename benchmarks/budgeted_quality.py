@@ -11,8 +11,11 @@ One search per method and seed serves every budget, at the same total evaluation
 - ``own-best``: the search's own evaluated network with the best mean score among those that meet the budget.
 - ``random``, ``rea``, ``tpe``: one run each; per budget the best single observed score among observations that
   meet it. No feasible observation: the budget is unanswered.
-- ``budget-told`` (``--budget-search``): the default search told the budget before it starts, one search per
-  budget, answering with ``result.generate`` for that budget (only when ddp-core's SearchConfig takes budgets).
+- ``default+budgets`` (``--budget-search``): the default search told every budget of the problem before it starts
+  (``SearchConfig(budgets=...)``, ``DDPSearch(costs=...)``: its target slots serve the budgets round robin), one
+  search per seed at the same evaluations, answering each budget with ``result.generate``.
+- ``budget-told`` (``--methods ...,budget-told``): the same with one search per budget, told only that budget
+  (one search per budget: B times the evaluations of the others).
 
 A pick's rank is among the distinct networks that meet the budget (1 = the best feasible network).
 """
@@ -108,7 +111,7 @@ def _pick(problem, budget_index: int, budget: dict, architecture) -> dict:
 
 def budgeted_job(arguments) -> list[dict]:
     """One (problem, T, seed, group) run: group "ddpnas" gives the three search methods, a peer gives itself,
-    "budget-told" one told search per budget."""
+    "default+budgets" one search told every budget, "budget-told" one told search per budget."""
     problem_name, group, rounds, seed = arguments
     problem = _problem(problem_name)
     budgets = problem.budgets()
@@ -127,13 +130,19 @@ def budgeted_job(arguments) -> list[dict]:
         picks["own-best"] = [best_mean_observed(history, lambda a, b=b: bool(problem.feasible(b)[problem.index(a)]))
                              for b in budgets]
         spent = {m: rescored(history) for m in picks}
+    elif group == "default+budgets":
+        search = run_ddpnas(problem, "joint", rounds, seed, budgets=budgets, costs=problem.cost_tables)
+        assert search.steps == evaluations, (search.steps, evaluations)
+        history = [(r.architecture, r.score) for r in search.record.records]
+        picks[group] = default_answers(search.result(), problem, budgets)[0]
+        how[group] = "SearchConfig(budgets=every budget) + result.generate"
+        spent = {group: rescored(history)}
     elif group == "budget-told":
-        field = config_budget_field()
         picks["budget-told"] = []
         for budget in budgets:
-            search = run_ddpnas(problem, "joint", rounds, seed, **{field: [budget] if field == "budgets" else budget})
+            search = run_ddpnas(problem, "joint", rounds, seed, budgets=[budget], costs=problem.cost_tables)
             picks["budget-told"] += default_answers(search.result(), problem, [budget])[0]
-        how["budget-told"] = f"SearchConfig({field}=...) + result.generate"
+        how["budget-told"] = "SearchConfig(budgets=[this budget]) + result.generate"
     else:
         history = PEER_RUNNERS[group](problem, evaluations, seed)
         picks[group] = [best_observed(history, lambda a, b=b: bool(problem.feasible(b)[problem.index(a)]))
@@ -186,12 +195,12 @@ def summarise_budgeted(rows: list[dict], methods: list[str], quantiles) -> list[
 
 
 def print_budgeted(table: list[dict]) -> None:
-    print(f"{'problem':<18}{'T':>3} {'budget':<30}{'method':<13}{'mean':>8}{'median':>8}{'unans':>6}"
+    print(f"{'problem':<18}{'T':>3} {'budget':<30}{'method':<17}{'mean':>8}{'median':>8}{'unans':>6}"
           f"{'>5pt':>6}{'def<=':>7}")
     for e in table:
         mean = "-" if e["mean_rank"] is None else f"{e['mean_rank']:.1f}"
         median = "-" if e["median_rank"] is None else f"{e['median_rank']:.1f}"
         far = "-" if e["share_5_points_below"] is None else f"{e['share_5_points_below']:.0%}"
         wins = f"{e['default_wins_or_ties']}/{e['seeds']}" if "default_wins_or_ties" in e else ""
-        print(f"{e['problem']:<18}{e['rounds']:>3} {budget_label(e['budget'], e['quantile']):<30}{e['method']:<13}"
+        print(f"{e['problem']:<18}{e['rounds']:>3} {budget_label(e['budget'], e['quantile']):<30}{e['method']:<17}"
               f"{mean:>8}{median:>8}{e['unanswered']:>6}{far:>6}{wins:>7}")

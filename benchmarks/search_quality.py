@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
                              + ",".join(BUDGETED_METHODS))
     parser.add_argument("--budgeted", action="store_true", help="the network per budget at cost quantiles")
     parser.add_argument("--budget-search", action="store_true",
-                        help="with --budgeted: also the default search told each budget before it starts")
+                        help="with --budgeted: also default+budgets, the default search told every budget before it starts")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write every pick and the summary as JSON")
     parser.add_argument("--reuse-peers", type=Path, action="append", default=[],
@@ -159,12 +159,14 @@ def main(argv: list[str]) -> int:
         methods = (args.methods or ",".join(BUDGETED_METHODS)).split(",")
         groups = (["ddpnas"] if set(methods) & {"default", "theta-eng", "own-best"} else [])
         groups += [m for m in methods if m in PEER_RUNNERS]
-        if args.budget_search:
-            if config_budget_field() is None:
-                print("--budget-search: SearchConfig takes no budgets in this ddp-core; skipped", file=sys.stderr)
-            else:
-                groups.append("budget-told")
-                methods.append("budget-told")
+        if args.budget_search and "default+budgets" not in methods:
+            methods.append("default+budgets")
+        told = [m for m in methods if m in ("default+budgets", "budget-told")]
+        if told and config_budget_field() is None:
+            print(f"{', '.join(told)}: SearchConfig takes no budgets in this ddp-core; skipped", file=sys.stderr)
+            methods = [m for m in methods if m not in told]
+        else:
+            groups += told
         if "default" not in methods:
             methods.insert(0, "default")
             groups = ["ddpnas"] + [g for g in groups if g != "ddpnas"]

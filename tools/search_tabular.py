@@ -4,6 +4,7 @@ random search at equal queries over many seeds.
 
     python tools/search_tabular.py                     # defaults: joint preset, T=3, 20 comparison seeds
     python tools/search_tabular.py --utility paper     # the paper's Eq. 2-5
+    python tools/search_tabular.py --budget flops_m=40 --budget params_m=1.5 --budget-search  # budgets told first
     python tools/search_tabular.py --resume runs/tabular-<time> [the same flags]
 """
 
@@ -35,6 +36,7 @@ from ddp_core.cli import (
     search_config_from_args,
 )
 from ddp_core.persistence import write_json_atomic
+from ddp_core.search_budgets import check_budgets
 from ddp_core.tabular import (
     MacroOracle,
     NasBenchMacro,
@@ -87,6 +89,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="values of T to compare (comma-separated)")
     add_budget_arguments(parser, ("params_m", "flops_m"),
                          help_extra="ENG after the search. Default: " + budget_flags(DEFAULT_BUDGETS) + ".")
+    parser.add_argument("--budget-search", action="store_true",
+                        help="tell the search the --budget requests before it starts: the default preset's target "
+                             "slots spend their evaluations on networks that meet them (saved in the run and checked "
+                             "on resume; default preset only)")
     parser.add_argument("--noise-kendall-tau", type=argument_type("--noise-kendall-tau", minimum=0, maximum=1,
                         exclusive_minimum=True, exclusive_maximum=True), default=None, metavar="TAU",
                         help="add fresh noise to every score so that scores and true accuracies have Kendall TAU "
@@ -110,7 +116,11 @@ def main(argv: Sequence[str]) -> int:
     apply_threads(args.threads)
     run_dir = prepare_run_directory(args, Path("runs") / f"tabular-{time.strftime('%Y%m%d-%H%M%S')}",
                                     kind=macro_space().metadata["kind"])
+    costs = scaled_costs()
+    requests = requests_from_args(args, combine="separate", keys=("params_m", "flops_m")) or list(DEFAULT_BUDGETS)
     config = search_config_from_args(args)
+    if args.budget_search:
+        config.budgets = check_budgets(requests)
     description = {"--benchmark": str(args.benchmark.expanduser().resolve()), "--noise-kendall-tau": args.noise_kendall_tau}
     check_resume(run_dir, config, description)
     check_planned_evaluations(macro_space(), config)  # before the table loads: T x stages past the cap is one line
@@ -127,7 +137,7 @@ def main(argv: Sequence[str]) -> int:
     if args.sleep_per_sample:
         callbacks.append(SlowDown(args.sleep_per_sample))
     search = DDPSearch(macro_space(), MacroOracle(benchmark, seed=config.seed, noise_sd=noise_sd), config, run_dir=run_dir,
-                       callbacks=callbacks, description=description)
+                       callbacks=callbacks, description=description, costs=costs)
     accelerator.init_trackers("search", config=tracker_config({**description, **config.signature()}))
     if search.steps:
         print(f"resuming {run_dir} at evaluation {search.steps} of {search.total_steps}", flush=True)
@@ -141,8 +151,6 @@ def main(argv: Sequence[str]) -> int:
           f"distinct networks  ({found['queries']} queries; best in the space: {benchmark.best_key()} "
           f"{benchmark.entries[benchmark.best_key()].mean_acc:.3f}%)")
 
-    costs = scaled_costs()
-    requests = requests_from_args(args, combine="separate", keys=("params_m", "flops_m")) or list(DEFAULT_BUDGETS)
     # The recommended network per budget over the whole space (the search prunes every layer to one candidate);
     # a budget no network meets is reported in its place.
     engs = result.generate(costs, requests)
@@ -192,8 +200,11 @@ def main(argv: Sequence[str]) -> int:
     write_json_atomic(run_dir / "report.json", report)
     print()
     # checked with the ENG tools/generate.py runs on this run by default (the same recommended network)
-    suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: result.generate(costs, budgets))
-    next_command = f"python tools/generate.py {run_dir} {budget_flags([{'flops_m': b} for b in suggested])}"
+    if config.budgets:  # the budgets the search was told
+        next_command = f"python tools/generate.py {run_dir} {budget_flags(config.budgets)}"
+    else:
+        suggested = suggested_budgets(result.space, costs, "flops_m", lambda budgets: result.generate(costs, budgets))
+        next_command = f"python tools/generate.py {run_dir} {budget_flags([{'flops_m': b} for b in suggested])}"
     print(final_summary(run_dir, result, next_command,
                         {"report": f"{run_dir / 'report.json'}, {run_dir / 'pareto_flops.png'}"}))
     return 0

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ddp_core import DDPSearch, Decision, SearchConfig, SearchSpace
+from ddp_core import CostTable, DDPSearch, Decision, SearchConfig, SearchSpace
 
 
 class Oracle:
@@ -21,10 +21,11 @@ class Oracle:
 
 
 SPACE = SearchSpace([Decision(f"d{i}", ["a", "b", "c", "d"]) for i in range(4)])
+COSTS = {"flops_m": CostTable("flops_m", 0.0, [[0.0, 1.0, 2.0, 3.0]] * 4)}  # for budgets; no effect without
 
 
 def outcome(config, run_dir=None):
-    search = DDPSearch(SPACE, Oracle(), config, run_dir=run_dir)
+    search = DDPSearch(SPACE, Oracle(), config, run_dir=run_dir, costs=COSTS)
     result = search.run()
     return {
         "theta": np.round(np.asarray(result.history["theta"]), 12).tolist(), "steps": result.steps,
@@ -47,6 +48,7 @@ CHANGES = {
     "bound_threshold": ({"bound_threshold": 1e-9}, {}),
     "max_postponed_stages": ({"bound_threshold": 1e-9, "max_postponed_stages": 0}, {"bound_threshold": 1e-9}),
     "seed": ({"seed": 1}, {}),
+    "budgets": ({"budgets": [{"flops_m": 3.0}]}, {}),
 }
 
 

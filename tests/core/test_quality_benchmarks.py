@@ -87,6 +87,14 @@ def test_budgeted_job_picks_meet_their_budgets_and_are_summarised(mixed):
     assert sum(r["rank"] is None for r in own) < len(own)
 
 
+def test_default_with_budgets_told_answers_every_budget_within_it(mixed):
+    rows = budgeted_job(("mixed-1", "default+budgets", 1, 0))
+    assert {r["method"] for r in rows} == {"default+budgets"} and len(rows) == len(mixed.budgets())
+    for r in rows:
+        assert r["evaluations"] == 20 and r["rank"] is not None
+        assert mixed.feasible(r["budget"])[mixed.index(r["architecture"])]
+
+
 def test_reuse_peers_takes_only_peer_runs_it_holds(tmp_path):
     import json
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ddp_core.distribution import Normalization
 from ddp_core.presets import PRESET_DEFAULTS, PRESETS
+from ddp_core.search_budgets import check_budgets
 from ddp_core.validation import check_number
 
 DEFAULT_ROUNDS_PER_STAGE = 3
@@ -18,6 +19,7 @@ FLAGS = {
     "momentum": "--theta-momentum", "temperature": "--temperature", "normalization": "--normalization",
     "prune": "--no-prune", "stages": "--stages", "bound_threshold": "--bound-threshold",
     "max_postponed_stages": "--max-postponed-stages", "seed": "--seed", "checkpoint_every": "--checkpoint-every",
+    "budgets": "--budget-search (its --budget requests)",
 }
 
 
@@ -54,6 +56,11 @@ class SearchConfig:
         Seeds the sampler and the preset's choices (the evaluator seeds itself).
     checkpoint_every : int
         Save the run directory every this many scored architectures (and at every stage end).
+    budgets : list of dict, optional
+        Budgets known before the search (``[{"flops_m": 40.0}, {"params_m": 1.5}]``; give their cost tables as
+        ``DDPSearch(costs=...)``): the ``joint`` preset's target slots spend their evaluations on networks that
+        meet them, round robin (:mod:`ddp_core.search_budgets`); θ's sampling is unchanged and ENG afterwards
+        still answers any budget. Only with ``utility="joint"`` (``paper`` / ``authors`` refuse them).
     """
 
     utility: str = "joint"
@@ -68,6 +75,7 @@ class SearchConfig:
     max_postponed_stages: int = 2
     seed: int = 0
     checkpoint_every: int = 1
+    budgets: list[dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.utility not in PRESETS:
@@ -101,6 +109,12 @@ class SearchConfig:
             raise ValueError("max_postponed_stages only applies with bound_threshold; set both or neither")
         check_number("seed", self.seed, integer=True, minimum=0)
         check_number("checkpoint_every", self.checkpoint_every, integer=True, minimum=1)
+        self.budgets = check_budgets(self.budgets)
+        if self.budgets is not None and self.utility != "joint":
+            source = "the paper" if self.utility == "paper" else "the released code"
+            raise ValueError(f"budgets known before the search steer the 'joint' preset's target slots; "
+                             f"utility={self.utility!r} follows {source} exactly and takes none (leave budgets "
+                             "out: ENG after the search answers any budget)")
 
     @property
     def gamma(self) -> float:

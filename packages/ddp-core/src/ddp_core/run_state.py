@@ -82,6 +82,7 @@ class RunState:
             "records_sha256": self.log.digest if self.log is not None else None,
             "higher_is_better": s.higher_is_better,
             "files": dict(self.files),
+            **({} if s.budgets is None else {"budget_costs": s.budgets.to_dict()}),
         }
 
     def load_state_dict(self, state: dict[str, Any], records: list[list[Any]]) -> None:
@@ -118,6 +119,9 @@ class RunState:
                                     f"{FIX}")
         problems = describe_mismatch(state.get("config", {}), s.config.signature(), FLAGS)
         problems += describe_mismatch(state.get("description", {}), self.description)
+        saved_costs, costs = state.get("budget_costs") or {}, {} if s.budgets is None else s.budgets.to_dict()
+        problems += [f"the {name} cost table of the budgets (DDPSearch costs=): differs from the saved one"
+                     for name in sorted(set(saved_costs) & set(costs)) if saved_costs[name] != costs[name]]
         if state.get("space") != s.space.signature() and not problems:
             raise RunDirectoryError(f"{where} was written for a different search space ({path.name}); use a new "
                                     "--run-dir or the original space settings")

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ddp_core import joint, presets
+from ddp_core import joint, presets, search_budgets
 from ddp_core.config import SearchConfig
 from ddp_core.distribution import CategoricalDistribution, choose_pruned, normalize_rows, prunable_mask
 from ddp_core.records import PerformanceRecord, pruning_error_bound
@@ -62,6 +62,8 @@ class DDPSearch:
     broadcast : callable, optional
         Multi-process runs: ``broadcast(obj)`` returns the main process's ``obj`` on every process. The main
         process then decides each round and each recorded score; the others check they sampled the same round.
+    costs : dict, optional
+        Cost tables by name for ``config.budgets`` (:mod:`ddp_core.search_budgets`; infeasible ones are refused).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class DDPSearch:
         higher_is_better: bool | None = None,
         description: dict[str, Any] | None = None,
         broadcast: Callable[[Any], Any] | None = None,
+        costs: Mapping[str, Any] | None = None,
     ) -> None:
         from ddp_core.run_state import RunState
 
@@ -90,6 +93,7 @@ class DDPSearch:
                 "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
             )
         self.higher_is_better = higher_is_better
+        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs)
         self.model_cache = joint.ModelCache(space, higher_is_better)
         self.callbacks = list(callbacks)
         self.broadcast = broadcast
@@ -167,12 +171,12 @@ class DDPSearch:
             self.state.save()
             self._finish()
             return
-        targets, preferences, rescore = [], [], set()
+        targets, preferences, rescore, slot_budgets = [], [], set(), []
         if self.config.utility == "joint":
-            targets, preferences, rescore = joint.targets(self.model_cache, self.record, live, size, self.sampler.rng,
-                                                          stage_start=self.round == 0 and self.stage > 0,
-                                                          stage_evaluations=self.stage_rounds * size)
+            targets, preferences, rescore, slot_budgets = search_budgets.round_targets(self, live, size)
         architectures = self.sampler.sample_round(live, targets, preferences)
+        if slot_budgets:  # target slots exactly their targets, inside their budgets; repairs leave them be
+            architectures, rescore = search_budgets.enforce(self.space, architectures, targets, slot_budgets, rescore)
         if self.config.utility == "joint" and joint.REPAIR:
             architectures = joint.repair_round(self.space, architectures, self.model_cache.evaluated(self.record),
                                                rescore, self.sampler.rng)
