@@ -171,10 +171,10 @@ def test_budgets_round_trip_through_a_run_directory_and_are_checked_on_resume(tm
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["budgets"] == budgets
     assert set(json.loads((tmp_path / "state.json").read_text())["budget_costs"]) == {"flops_m", "params_m"}
-    with pytest.raises(RunDirectoryError, match=r"--budget-search.*saved \[\{'flops_m': 10.0\}"):
+    with pytest.raises(RunDirectoryError, match=r"--budget \(budgets known before the search\): saved \[\{'flops_m': 10.0\}"):
         DDPSearch(s, config=SearchConfig(seed=5, budgets=[{"flops_m": 12.0}]), higher_is_better=True,
                   costs=costs(s), run_dir=tmp_path)
-    with pytest.raises(RunDirectoryError, match="--budget-search"):
+    with pytest.raises(RunDirectoryError, match="budgets known before the search"):
         DDPSearch(s, config=SearchConfig(seed=5), higher_is_better=True, run_dir=tmp_path)
     other = costs(s)
     other["flops_m"] = CostTable("flops_m", 1.5, other["flops_m"].per_candidate)
@@ -215,7 +215,7 @@ def test_search_tabular_budget_search_end_to_end(tmp_path):
                                                                                      {"params_m": 1.5}]
     again = subprocess.run(tool[:-5] + ["--budget", "flops_m=50", "--budget-search", "--resume", str(tmp_path / "run")],
                            capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "--budget-search" in again.stderr and "flops_m': 40.0" in again.stderr
+    assert again.returncode != 0 and "--budget (budgets known before the search)" in again.stderr and "flops_m': 40.0" in again.stderr
     infeasible = subprocess.run(tool[:-5] + ["--budget", "flops_m=5", "--budget-search", "--run-dir",
                                              str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
     assert infeasible.returncode != 0 and "smallest achievable flops_m is" in infeasible.stderr

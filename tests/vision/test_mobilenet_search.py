@@ -81,6 +81,23 @@ def test_resume_with_different_settings_names_each_flag(finished_run, capsys):
         assert text in err
 
 
+def test_budgets_known_before_the_search_are_saved_checked_on_resume_and_used_by_next(tmp_path, capsys):
+    """TINY's whole space costs 0.1846-0.3543 M MACs and 0.1414-0.2545 M parameters."""
+    run_dir = tmp_path / "budgeted"
+    budgets = ["--budget", "params_m=0.16", "--budget", "flops_m=0.25,params_m=0.2"]
+    assert run_cli(main, [*TINY, "--report-to", "none", "--run-dir", str(run_dir), *budgets]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == (f"next: python tools/generate.py {run_dir} --budget params_m=0.16 "
+                                            "--budget flops_m=0.25,params_m=0.2")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["budgets"] == [{"params_m": 0.16}, {"flops_m": 0.25, "params_m": 0.2}]
+    assert run_cli(main, [*TINY, "--resume", str(run_dir), "--budget", "params_m=0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "--budget (budgets known before the search): saved [{'params_m': 0.16}" in err
+    assert run_cli(main, [*TINY, "--run-dir", str(tmp_path / "bad"), "--budget", "params_m=0.1"]) == 2
+    assert "the smallest achievable params_m is 0.141388" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_killed_search_resumes_to_the_same_theta_and_records(tmp_path, finished_run):
     reference, seconds, _ = finished_run

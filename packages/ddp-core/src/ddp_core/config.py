@@ -19,7 +19,7 @@ FLAGS = {
     "momentum": "--theta-momentum", "temperature": "--temperature", "normalization": "--normalization",
     "prune": "--no-prune", "stages": "--stages", "bound_threshold": "--bound-threshold",
     "max_postponed_stages": "--max-postponed-stages", "seed": "--seed", "checkpoint_every": "--checkpoint-every",
-    "budgets": "--budget-search (its --budget requests)",
+    "budgets": "--budget (budgets known before the search)",
 }
 
 

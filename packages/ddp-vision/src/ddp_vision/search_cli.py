@@ -166,16 +166,18 @@ def run_supernet_search(
     description: dict[str, Any],
     accelerator,
     title: str,
+    costs: dict[str, Any] | None = None,
 ) -> SearchRun | None:
     """Build the search on ``accelerator``, run it with one progress bar and the trackers, return on the main
-    process (None on the others)."""
+    process (None on the others). ``costs``: the cost tables of ``config.budgets`` (budgets known before the
+    search)."""
     main_process = accelerator.is_main_process
     evaluator = make_evaluator(accelerator)
     callbacks: list[Any] = []
     if main_process:
         callbacks = [TrackerCallback(accelerator.log)] + ([] if args.quiet else [ProgressBar(title)])
     search = DDPSearch(space, evaluator, config, run_dir=run_dir, callbacks=callbacks, writes=main_process,
-                       description=description, broadcast=broadcast_function(accelerator))
+                       description=description, broadcast=broadcast_function(accelerator), costs=costs)
     try:
         accelerator.init_trackers("search", config=tracker_config({**description, **config.signature()}))
     except BaseException:

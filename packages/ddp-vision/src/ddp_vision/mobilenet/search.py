@@ -7,6 +7,7 @@ supernet checkpoint, tracker logs under ``logs/``); ``--resume RUN_DIR`` with th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 
 from ddp_core import SearchResult, add_search_arguments, search_config_from_args
-from ddp_core.budgets import budget_flags, suggested_budgets
+from ddp_core.budgets import budget_flags, budget_type, suggested_budgets
 from ddp_core.validation import argument_type
 from ddp_vision.arguments import OneLineArgumentParser
 from ddp_vision.data import ImageSplits, load_splits, resolve_image_size
@@ -40,6 +41,7 @@ SPACES = ("mobilenet", "nas-bench-macro")
 # (NAS-Bench-Macro, 20 seeds, equal evaluations, 3 FLOPs budgets: keeping 2 had the lowest regret in 5 of 6
 # cases, pruning to 1 the highest in all 6)
 DEFAULT_MIN_LIVE = 2
+BUDGET_KEYS = ("flops_m", "params_m")  # the costs of LayerwiseSpace.cost_tables (budgets known before the search)
 
 
 # Below this the stride-2 stages leave nothing to tell architectures apart (the synthetic data's default is 8).
@@ -104,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pruning stops at this many live candidates per block, so ENG chooses inside the "
                             "searched distribution (1 prunes to a single network, as the paper)")
     add_search_arguments(parser, "DDPNAS (ddp-core)")
+    parser.add_argument("--budget", action="append", type=budget_type(BUDGET_KEYS), default=None,
+                        metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="a budget known before the search (KEY: flops_m, params_m; every pair of one --budget "
+                             "holds at once; repeat for several): the default preset's target slots spend their "
+                             "evaluations on networks that meet them; saved in the run and checked on resume; "
+                             "tools/generate.py afterwards still answers any budget")
     return parser
 
 
@@ -115,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dataset in ("image_folder", "cifar10") and args.data_dir is None:
         raise ValueError(f"--dataset {args.dataset} needs --data-dir (or use --dataset synthetic/digits to try it out)")
     run_dir = prepare_run_dir(args, pathlib.Path("runs") / args.space)
-    config = search_config_from_args(args)
+    # budgets are checked as any setting (the paper/authors presets refuse them)
+    config = dataclasses.replace(search_config_from_args(args), budgets=[dict(b) for b in args.budget or []] or None)
     image_size = resolve_image_size(args.dataset, args.image_size)
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"--image-size {image_size} is below {MIN_IMAGE_SIZE}: MobileNet's stride-2 stages would "
@@ -146,12 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SupernetEvaluator(LayerwiseSupernet(layerwise), splits, training, accelerator)
 
     run = run_supernet_search(args, run_dir, space, config, make_evaluator, description, accelerator,
-                              title=f"{args.space} search")
+                              title=f"{args.space} search", costs=layerwise.cost_tables())
     if run is None:
         return 0
     records = [(r.architecture, r.score) for r in run.result.record.records]
     report_result(run_dir, layerwise, run.result.architecture, records, dataset=splits.name, quiet=True)
-    budgets = suggested_flops_budgets(layerwise, run.result)
+    budgets = budget_flags(config.budgets) if config.budgets else suggested_flops_budgets(layerwise, run.result)
     print_summary(run, f"python tools/generate.py {run_dir} {budgets}", {"answer's costs": "result.json"})
     return 0
 
