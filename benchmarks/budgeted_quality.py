@@ -4,7 +4,8 @@ Budgets: every cost of a problem at the 10/25/50/75% quantiles over its distinct
 One search per method and seed serves every budget, at the same total evaluations (T rounds per stage of DDPNAS):
 
 - ``default``: the default preset's recommendation, ``SearchResult.generate(costs, budgets)`` with its own
-  defaults. While ddp-core has no ``SearchResult.generate``, a PLACEHOLDER stands in for it: theta-eng below
+  defaults, from a search given the problem's cost tables as every tool gives them (``DDPSearch(costs=...)``
+  without budgets: part of its target slots serve random budgets across the cost range). While ddp-core has no ``SearchResult.generate``, a PLACEHOLDER stands in for it: theta-eng below
   (the row says ``default[placeholder]``).
 - ``theta-eng``: Eq. 10 on the search's θ over the full space,
   ``ddp_core.generate(space, result.distribution, costs, budgets, live_only=False, on_infeasible="report")``.
@@ -14,6 +15,8 @@ One search per method and seed serves every budget, at the same total evaluation
 - ``default+budgets`` (``--budget-search``): the default search told every budget of the problem before it starts
   (``SearchConfig(budgets=...)``, ``DDPSearch(costs=...)``: its target slots serve the budgets round robin), one
   search per seed at the same evaluations, answering each budget with ``result.generate``.
+- ``default-blind`` (``--methods ...,default-blind``): the default search *not* given the costs (``DDPSearch``
+  without ``costs=``, as an API user who passes none): no target serves a budget; answers by ``result.generate``.
 - ``budget-told`` (``--methods ...,budget-told``): the same with one search per budget, told only that budget
   (one search per budget: B times the evaluations of the others).
 
@@ -121,7 +124,7 @@ def budgeted_job(arguments) -> list[dict]:
     how: dict[str, str] = {}
     spent: dict[str, int] = {}
     if group == "ddpnas":
-        search = run_ddpnas(problem, "joint", rounds, seed)
+        search = run_ddpnas(problem, "joint", rounds, seed, costs=problem.cost_tables)
         assert search.steps == evaluations, (search.steps, evaluations)
         result = search.result()
         history = [(r.architecture, r.score) for r in search.record.records]
@@ -136,6 +139,13 @@ def budgeted_job(arguments) -> list[dict]:
         history = [(r.architecture, r.score) for r in search.record.records]
         picks[group] = default_answers(search.result(), problem, budgets)[0]
         how[group] = "SearchConfig(budgets=every budget) + result.generate"
+        spent = {group: rescored(history)}
+    elif group == "default-blind":
+        search = run_ddpnas(problem, "joint", rounds, seed)
+        assert search.steps == evaluations, (search.steps, evaluations)
+        history = [(r.architecture, r.score) for r in search.record.records]
+        picks[group] = default_answers(search.result(), problem, budgets)[0]
+        how[group] = "DDPSearch without costs + result.generate"
         spent = {group: rescored(history)}
     elif group == "budget-told":
         picks["budget-told"] = []

@@ -39,6 +39,7 @@ from peers import PEER_RUNNERS, best_observed, rescored, run_ddpnas  # noqa: E40
 from quality_problems import BUDGET_QUANTILES, evaluations_per_round_sum, log_rank, make_problem  # noqa: E402
 
 PRESET_NAMES = ("joint", "paper", "authors")
+WITH_COSTS = "joint+costs"  # joint given the problem's cost tables without budgets (it spreads targets over them)
 
 
 _PROBLEMS: dict = {}
@@ -51,8 +52,9 @@ def job(arguments):
     problem = _PROBLEMS[problem_name]
     budget = evaluations_per_round_sum(problem) * rounds
     started = time.perf_counter()
-    if method in PRESET_NAMES:
-        search = run_ddpnas(problem, method, rounds, seed)
+    if method in PRESET_NAMES or method == WITH_COSTS:  # joint+costs: the tools' default (they know the costs)
+        costs = problem.cost_tables if method == WITH_COSTS else None
+        search = run_ddpnas(problem, method.partition("+")[0], rounds, seed, costs=costs)
         assert search.steps == budget, (search.steps, budget)
         architecture = search.result().architecture
         history = [(r.architecture, r.score) for r in search.record.records]
@@ -85,13 +87,13 @@ def summarise(rows: list[dict], methods: list[str]) -> list[dict]:
 
 def print_table(table: list[dict], methods: list[str]) -> None:
     peers = [p for p in ("random", "rea", "tpe") if p in methods]
-    header = f"{'problem':<22}{'T':>3}{'evals':>6}  {'method':<8}{'mean rank':>10}{'median':>8}" + "".join(
+    header = f"{'problem':<22}{'T':>3}{'evals':>6}  {'method':<12}{'mean rank':>10}{'median':>8}" + "".join(
         f"{'<= ' + p:>9}" for p in peers)
     print(header)
     for entry in table:
         cells = "".join(f"{(str(entry.get(f'wins_or_ties_vs_{p}', '')) + '/' + str(entry['seeds'])) if p != entry['method'] else '':>9}"
                         for p in peers)
-        print(f"{entry['problem']:<22}{entry['rounds']:>3}{entry['evaluations']:>6}  {entry['method']:<8}"
+        print(f"{entry['problem']:<22}{entry['rounds']:>3}{entry['evaluations']:>6}  {entry['method']:<12}"
               f"{entry['mean_rank']:>10.1f}{entry['median_rank']:>8.1f}{cells}")
 
 
@@ -137,7 +139,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", default="3,5,10", help="values of T")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--methods", default=None,
-                        help="default: joint,paper,authors,random,rea,tpe; with --budgeted: "
+                        help="default: joint,joint+costs,paper,authors,random,rea,tpe; with --budgeted: "
                              + ",".join(BUDGETED_METHODS))
     parser.add_argument("--budgeted", action="store_true", help="the network per budget at cost quantiles")
     parser.add_argument("--budget-search", action="store_true",
@@ -161,7 +163,7 @@ def main(argv: list[str]) -> int:
         groups += [m for m in methods if m in PEER_RUNNERS]
         if args.budget_search and "default+budgets" not in methods:
             methods.append("default+budgets")
-        told = [m for m in methods if m in ("default+budgets", "budget-told")]
+        told = [m for m in methods if m in ("default+budgets", "budget-told", "default-blind")]
         if told and config_budget_field() is None:
             print(f"{', '.join(told)}: SearchConfig takes no budgets in this ddp-core; skipped", file=sys.stderr)
             methods = [m for m in methods if m not in told]
@@ -177,7 +179,7 @@ def main(argv: list[str]) -> int:
         table = summarise_budgeted(rows, methods, BUDGET_QUANTILES)
         print_budgeted(table)
     else:
-        methods = (args.methods or "joint,paper,authors,random,rea,tpe").split(",")
+        methods = (args.methods or "joint,joint+costs,paper,authors,random,rea,tpe").split(",")
         jobs = [(p, m, t, s) for p in problems for t in rounds for m in methods for s in range(args.seeds)]
         reused, jobs = reuse_peers(args.reuse_peers, jobs, args.seeds)
         rows = reused + run_pool(job, jobs, args.processes)

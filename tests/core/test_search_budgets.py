@@ -76,7 +76,7 @@ def run(s, budgets=None, seed=0, utility="joint", run_dir=None, stop_after=None,
 def test_a_clearly_larger_share_of_evaluations_meets_the_budget():
     s, tables, budget = space(), costs(space()), {"flops_m": 10.0}
     for seed in (0, 1):
-        _, plain = run(s, seed=seed)
+        _, plain = run(s, seed=seed, pass_costs=False)
         _, told = run(s, [budget], seed=seed)
         assert len(plain) == len(told)  # same schedule: only the targets moved
         share_plain = np.mean([meets(s, tables, a, budget) for a in plain])
@@ -150,17 +150,46 @@ def test_the_round_still_covers_every_live_candidate_while_targets_are_live(monk
     assert live_rounds >= 8
 
 
-def test_without_budgets_the_search_is_unchanged():
+def test_costs_without_budgets_spread_evaluations_over_the_cost_range():
+    """Given costs but no budgets (as the tools run), target slots also serve random budgets across the cost
+    range: clearly more evaluations land at tight budgets than in a search without costs, at the same schedule."""
     s = space()
-    plain = DDPSearch(s, config=SearchConfig(seed=4), higher_is_better=True)
-    with_costs = DDPSearch(s, config=SearchConfig(seed=4), higher_is_better=True, costs=costs(s))
-    for _ in range(6):
-        a, b = plain.ask(), with_costs.ask()
-        assert a == b
-        for x in a:
-            plain.tell(x, score(x))
-            with_costs.tell(x, score(x))
-    assert with_costs.budgets is None
+    tables = costs(s)
+    spread = search_budgets.SearchBudgets.prepare(s, None, tables)
+    assert spread is not None and spread.spread is not None and not spread.budgets
+    tight = {"flops_m": float(np.quantile(spread.spread["flops_m"], 0.1))}
+    gained = []
+    for seed in (0, 1, 2):
+        _, plain = run(s, seed=seed, pass_costs=False)
+        _, spreading = run(s, seed=seed)
+        assert len(plain) == len(spreading)
+        gained.append(np.mean([meets(s, tables, a, tight) for a in spreading])
+                      - np.mean([meets(s, tables, a, tight) for a in plain]))
+    assert min(gained) > 0 and np.mean(gained) >= 0.03, gained
+
+
+def test_paper_and_authors_ignore_costs_without_budgets():
+    s = space()
+    for utility in ("paper", "authors"):
+        plain = DDPSearch(s, config=SearchConfig(seed=4, utility=utility), higher_is_better=True)
+        with_costs = DDPSearch(s, config=SearchConfig(seed=4, utility=utility), higher_is_better=True, costs=costs(s))
+        assert with_costs.budgets is None
+        for _ in range(4):
+            a, b = plain.ask(), with_costs.ask()
+            assert a == b
+            for x in a:
+                plain.tell(x, score(x))
+                with_costs.tell(x, score(x))
+
+
+def test_a_spreading_search_resumes_exactly_and_refuses_other_costs(tmp_path):
+    s = space()
+    _, whole = run(s, seed=6)
+    _, first = run(s, seed=6, run_dir=tmp_path, stop_after=25)
+    with pytest.raises(RunDirectoryError, match=r"cost tables given to the search.*saved \['flops_m', 'params_m'\], now none"):
+        DDPSearch(s, config=SearchConfig(seed=6), higher_is_better=True, run_dir=tmp_path)
+    _, rest = run(s, seed=6, run_dir=tmp_path)
+    assert first + rest == whole
 
 
 def test_budgets_round_trip_through_a_run_directory_and_are_checked_on_resume(tmp_path):

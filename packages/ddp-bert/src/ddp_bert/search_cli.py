@@ -16,6 +16,7 @@ from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataPara
 from accelerate.utils import ProjectConfiguration, set_seed
 from transformers import BertForSequenceClassification, get_constant_schedule_with_warmup
 
+from ddp_bert.costs import PARAMS_COST_NAME, parameter_cost_table
 from ddp_bert.elastic import ElasticBertForSequenceClassification
 from ddp_bert.evaluator import BatchStream, BertSupernetEvaluator
 from ddp_bert.glue import glue_task, load_glue, make_loader, split_for_search, tokenize
@@ -48,6 +49,7 @@ from ddp_core import (
     search_config_from_args,
     write_json_atomic,
 )
+from ddp_core.budgets import budget_type
 from ddp_core.cli import (
     EXPECTED_ERRORS,
     OneLineArgumentParser,
@@ -118,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fine-tuned classifier for soft targets (default: the whole supernet, in place)")
     add_search_arguments(parser, "search (ddp-core); --run-dir defaults to runs/bert-<task>")
     parser.set_defaults(checkpoint_every=DEFAULT_CHECKPOINT_EVERY)
+    model.add_argument("--budget", dest="search_budgets", action="append", type=budget_type((PARAMS_COST_NAME,)),
+                       default=None, metavar="params_m=VALUE",
+                       help="a budget known before the search (millions of parameters; repeat for several): the "
+                            "default preset's target slots spend their evaluations on networks that meet them; "
+                            "saved in the run and checked on resume; tools/generate.py afterwards still answers "
+                            "any budget. Without it the search still spreads part of its evaluations over the "
+                            "whole parameter range")
     run = parser.add_argument_group("run")
     run.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is visible")
     run.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
@@ -231,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Only the main process writes the run directory; the others follow its rounds and scores.
     search = DDPSearch(space, evaluator, search_config_from_args(args), run_dir=run_dir, callbacks=callbacks,
                        resume=resuming, writes=main_process, description=description,
-                       broadcast=broadcaster(accelerator))
+                       broadcast=broadcaster(accelerator),
+                       costs={PARAMS_COST_NAME: parameter_cost_table(space, task.num_labels)})
     if main_process:
         logger.trim(search.steps, search.stage)
         accelerator.init_trackers("search", config=tracker_config(description))

@@ -176,6 +176,7 @@ def search_config_from_args(args: argparse.Namespace) -> SearchConfig:
         bound_threshold=args.bound_threshold,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        budgets=[dict(b) for b in getattr(args, "search_budgets", None) or []] or None,
     )
 
 

@@ -122,6 +122,9 @@ class RunState:
         saved_costs, costs = state.get("budget_costs") or {}, {} if s.budgets is None else s.budgets.to_dict()
         problems += [f"the {name} cost table of the budgets (DDPSearch costs=): differs from the saved one"
                      for name in sorted(set(saved_costs) & set(costs)) if saved_costs[name] != costs[name]]
+        if set(saved_costs) != set(costs):  # the costs steer the targets (budgets, or the spread without them)
+            problems.append(f"the cost tables given to the search (DDPSearch costs=): saved "
+                            f"{sorted(saved_costs) or 'none'}, now {sorted(costs) or 'none'}")
         if state.get("space") != s.space.signature() and not problems:
             raise RunDirectoryError(f"{where} was written for a different search space ({path.name}); use a new "
                                     "--run-dir or the original space settings")

@@ -63,7 +63,8 @@ class DDPSearch:
         Multi-process runs: ``broadcast(obj)`` returns the main process's ``obj`` on every process. The main
         process then decides each round and each recorded score; the others check they sampled the same round.
     costs : dict, optional
-        Cost tables by name for ``config.budgets`` (:mod:`ddp_core.search_budgets`; infeasible ones are refused).
+        Cost tables by name: those ``config.budgets`` name (infeasible ones are refused); without budgets the
+        ``joint`` preset spreads part of its targets over their range (:mod:`ddp_core.search_budgets`).
     """
 
     def __init__(
@@ -93,7 +94,8 @@ class DDPSearch:
                 "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
             )
         self.higher_is_better = higher_is_better
-        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs)
+        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs,
+                                                                    self.config.utility)
         self.model_cache = joint.ModelCache(space, higher_is_better)
         self.callbacks = list(callbacks)
         self.broadcast = broadcast
@@ -171,17 +173,10 @@ class DDPSearch:
             self.state.save()
             self._finish()
             return
-        targets, preferences, rescore, slot_budgets = [], [], set(), []
         if self.config.utility == "joint":
-            targets, preferences, rescore, slot_budgets = search_budgets.round_targets(self, live, size)
-        architectures = self.sampler.sample_round(live, targets, preferences)
-        if slot_budgets:  # target slots exactly their targets, inside their budgets; repairs leave them be
-            architectures, rescore = search_budgets.enforce(self.space, architectures, targets, slot_budgets, rescore)
-        if self.config.utility == "joint" and joint.REPAIR:
-            architectures = joint.repair_round(self.space, architectures, self.model_cache.evaluated(self.record),
-                                               rescore, self.sampler.rng)
-            architectures = joint.replace_forced_repeats(self.model_cache, self.record, architectures, rescore,
-                                                         self.sampler.rng)
+            architectures = search_budgets.joint_round(self, live, size)
+        else:
+            architectures = self.sampler.sample_round(live, [], [])
         if self.broadcast is not None:
             agreed = [tuple(int(k) for k in a) for a in self.broadcast(architectures)]
             if agreed != architectures:

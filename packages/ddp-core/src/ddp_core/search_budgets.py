@@ -18,7 +18,13 @@ places them exactly; :func:`enforce` then makes each target slot its target (swa
 slot, or taking the place of a duplicate: the column keeps every candidate). Only a target that needs a pruned
 candidate (no live network meets its budget) in a column without a spare copy displaces a live candidate from
 that round. ``paper`` and ``authors`` refuse budgets (:class:`ddp_core.config.SearchConfig`).
-Without budgets nothing here runs: the search is bit-identical to one without this module.
+
+Costs without budgets (``DDPSearch(space, costs={...})``, what the tools pass): the search serves *every* budget,
+as ENG promises. Each target slot of a round serves, with probability :data:`SPREAD_SHARE`, a budget drawn at
+random across the space's cost range (one cost, at a quantile uniform in :data:`SPREAD_QUANTILES` of the costs of
+uniformly random architectures), else no budget; so the networks ENG answers tight budgets with are evaluated,
+not extrapolated. Without costs (or with ``paper`` / ``authors``) nothing here runs: the search is bit-identical
+to one without this module.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from ddp_core.recommend import _evaluated_costs, maximise_pairwise
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 SAMPLED_MODEL_TARGET = True  # the budgeted model slot uses sampled additive effects, as the unbudgeted one does
+SPREAD_SHARE = 0.5  # costs without budgets: share of target slots serving a random budget across the cost range
+SPREAD_QUANTILES = (0.02, 0.9)  # ... at a quantile uniform in this range of random architectures' costs
+SPREAD_SAMPLES = 4096  # random architectures whose costs give those quantiles (fixed seed: reproducible)
 
 
 def check_budgets(budgets: Any) -> list[dict[str, float]] | None:
@@ -73,14 +82,18 @@ class SearchBudgets:
 
     budgets: list[dict[str, float]]
     costs: dict[str, CostTable]
+    spread: dict[str, np.ndarray] | None = None  # costs without budgets: sorted costs of random architectures
 
     @classmethod
     def prepare(cls, space: SearchSpace, budgets: list[dict[str, float]] | None,
-                costs: Mapping[str, CostTable] | None) -> SearchBudgets | None:
-        """Checked budgets, or None without any. Refuses a budget naming a cost it was not given, and a budget
-        no architecture of the space meets (one line naming the smallest achievable value)."""
+                costs: Mapping[str, CostTable] | None, utility: str = "joint") -> SearchBudgets | None:
+        """Checked budgets; with costs but no budgets the spread over the cost range (``joint`` only); None
+        otherwise. Refuses a budget naming a cost it was not given, and a budget no architecture of the space
+        meets (one line naming the smallest achievable value)."""
         if budgets is None:
-            return None
+            if not costs or utility != "joint" or SPREAD_SHARE <= 0:
+                return None
+            return cls.across_range(space, costs)
         costs = dict(costs or {})
         names = list(dict.fromkeys(name for budget in budgets for name in budget))
         missing = [n for n in names if n not in costs]
@@ -99,6 +112,32 @@ class SearchBudgets:
             if isinstance(entry, InfeasibleBudget):
                 raise InfeasibleBudgetError(f"budget known before the search: {entry.message}")
         return cls([dict(b) for b in budgets], used)
+
+    @classmethod
+    def across_range(cls, space: SearchSpace, costs: Mapping[str, CostTable]) -> SearchBudgets:
+        """Costs without budgets: the sorted costs of :data:`SPREAD_SAMPLES` uniformly random architectures."""
+        tables = dict(costs)
+        for table in tables.values():
+            table.check(space)
+        rng = np.random.default_rng(0)
+        sizes = np.array([len(d.candidates) for d in space.decisions])
+        archs = (rng.random((SPREAD_SAMPLES, space.num_decisions)) * sizes[None, :]).astype(np.int64)
+        active = np.array([space.active_mask(tuple(a)) for a in archs.tolist()], dtype=bool).reshape(archs.shape)
+        spent = _evaluated_costs(space, list(tables.values()), archs, active)
+        return cls([], tables, {name: np.sort(spent[:, j]) for j, name in enumerate(tables)})
+
+    def draw(self, rng: np.random.Generator, slots: int) -> SearchBudgets:
+        """This round's budgets for ``slots`` target slots (spread mode): each a random budget across the cost
+        range with probability :data:`SPREAD_SHARE`, else none."""
+        names, low, high = list(self.spread), *SPREAD_QUANTILES
+        drawn = []
+        for _ in range(slots):
+            if rng.random() < SPREAD_SHARE:
+                name = names[int(rng.integers(len(names)))]
+                drawn.append({name: float(np.quantile(self.spread[name], rng.uniform(low, high)))})
+            else:
+                drawn.append({})
+        return SearchBudgets(drawn, self.costs)
 
     def rows(self) -> np.ndarray:
         """(B, C) bounds, +inf where a budget leaves a cost free."""
@@ -205,6 +244,8 @@ def targets(cache: joint.ModelCache, record, live: np.ndarray, size: int, rng: n
                 parent = keys[pool[int(entrants.min())]]
             if parent is not None:
                 child = joint.best_change(space, model, parent, live, avoid, rng, keep=fits)
+                if child is not None and child in avoid:  # every change evaluated: a target would re-score it
+                    child = None
                 if child is None and not 0 < slot <= joint.GLOBAL_SLOTS:
                     child = _budgeted_optimum(cache, masks, avoid, rng, budgets, b)
         if child is not None:
@@ -225,8 +266,28 @@ def round_targets(search, live: np.ndarray, size: int) -> tuple[list[Architectur
     if search.budgets is None:
         return (*joint.targets(search.model_cache, search.record, live, size, search.sampler.rng,
                                stage_start=stage_start, stage_evaluations=stage_evaluations), [])
+    budgets, offset = search.budgets, search.steps
+    if budgets.spread is not None:
+        elites = max(1, int(round(joint.ELITE_FRACTION * size)))
+        budgets, offset = budgets.draw(search.sampler.rng, elites), 0
     return targets(search.model_cache, search.record, live, size, search.sampler.rng, stage_start, stage_evaluations,
-                   search.budgets, offset=search.steps, pools=search.sampler.pools)
+                   budgets, offset=offset, pools=search.sampler.pools)
+
+
+def joint_round(search, live: np.ndarray, size: int) -> list[Architecture]:
+    """The next round of a ``joint`` search: targets (:func:`round_targets`), the sampler's pairing, target slots
+    made exactly their targets where they serve a budget (:func:`enforce`), then the repairs of
+    :mod:`ddp_core.joint` (which leave target and re-score slots be)."""
+    targets, preferences, rescore, slot_budgets = round_targets(search, live, size)
+    architectures = search.sampler.sample_round(live, targets, preferences)
+    if slot_budgets:
+        architectures, rescore = enforce(search.space, architectures, targets, slot_budgets, rescore)
+    if joint.REPAIR:
+        architectures = joint.repair_round(search.space, architectures, search.model_cache.evaluated(search.record),
+                                           rescore, search.sampler.rng)
+        architectures = joint.replace_forced_repeats(search.model_cache, search.record, architectures, rescore,
+                                                     search.sampler.rng)
+    return architectures
 
 
 def enforce(space: SearchSpace, architectures: list[Architecture], chosen: Sequence[Architecture | None],
