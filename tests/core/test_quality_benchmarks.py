@@ -107,3 +107,15 @@ def test_reuse_peers_takes_only_peer_runs_it_holds(tmp_path):
     reused, left = reuse_peers([path], jobs, seeds=2)
     assert [(r["method"], r["seed"]) for r in reused] == [("rea", 0), ("rea", 1)]
     assert left == [j for j in jobs if j[1] != "rea"]  # joint uses ddp-core: never reused
+
+
+def test_a_search_given_costs_does_not_re_score_a_noise_free_benchmark():
+    """mixed-1 is noise-free: after the one noise check per run, no round of a search that spreads its targets
+    over the cost range re-scores a network (late stages, where every one-decision change of a budget's best
+    network was evaluated, used to re-score it: 11-15 of 200 evaluations)."""
+    from peers import run_ddpnas, rescored
+
+    problem = make_problem("mixed-1")
+    for seed in (0, 1):
+        search = run_ddpnas(problem, "joint", 10, seed, costs=problem.cost_tables)
+        assert rescored([(r.architecture, r.score) for r in search.record.records]) <= 1, seed

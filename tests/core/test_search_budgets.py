@@ -248,3 +248,4 @@ def test_search_tabular_budget_search_end_to_end(tmp_path):
     infeasible = subprocess.run(tool[:-5] + ["--budget", "flops_m=5", "--budget-search", "--run-dir",
                                              str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
     assert infeasible.returncode != 0 and "smallest achievable flops_m is" in infeasible.stderr
+
