@@ -113,7 +113,7 @@ def test_a_search_given_costs_does_not_re_score_a_noise_free_benchmark():
     """mixed-1 is noise-free: after the one noise check per run, no round of a search that spreads its targets
     over the cost range re-scores a network (late stages, where every one-decision change of a budget's best
     network was evaluated, used to re-score it: 11-15 of 200 evaluations)."""
-    from peers import run_ddpnas, rescored
+    from peers import rescored, run_ddpnas
 
     problem = make_problem("mixed-1")
     for seed in (0, 1):
