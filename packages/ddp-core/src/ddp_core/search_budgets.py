@@ -137,7 +137,7 @@ class SearchBudgets:
                 drawn.append({name: float(np.quantile(self.spread[name], rng.uniform(low, high)))})
             else:
                 drawn.append({})
-        return SearchBudgets(drawn, self.costs)
+        return SearchBudgets(drawn, self.costs, spread=self.spread)
 
     def rows(self) -> np.ndarray:
         """(B, C) bounds, +inf where a budget leaves a cost free."""
@@ -217,6 +217,10 @@ def targets(cache: joint.ModelCache, record, live: np.ndarray, size: int, rng: n
     elites = max(1, int(round(joint.ELITE_FRACTION * size)))
     for slot in range(elites):
         b = (offset + slot) % len(budgets.budgets)
+        if budgets.spread is not None and not budgets.budgets[b]:  # spread mode: this slot is joint.targets'
+            chosen.append(None)
+            slot_budgets.append(None)
+            continue
         ok = np.all(spent <= bounds[b][None, :] + 1e-9, axis=1)
         order = order_live[ok[order_live]]
         if not len(order):
@@ -266,12 +270,21 @@ def round_targets(search, live: np.ndarray, size: int) -> tuple[list[Architectur
     if search.budgets is None:
         return (*joint.targets(search.model_cache, search.record, live, size, search.sampler.rng,
                                stage_start=stage_start, stage_evaluations=stage_evaluations), [])
-    budgets, offset = search.budgets, search.steps
-    if budgets.spread is not None:
-        elites = max(1, int(round(joint.ELITE_FRACTION * size)))
-        budgets, offset = budgets.draw(search.sampler.rng, elites), 0
-    return targets(search.model_cache, search.record, live, size, search.sampler.rng, stage_start, stage_evaluations,
-                   budgets, offset=offset, pools=search.sampler.pools)
+    if search.budgets.spread is None:
+        return targets(search.model_cache, search.record, live, size, search.sampler.rng, stage_start,
+                       stage_evaluations, search.budgets, offset=search.steps, pools=search.sampler.pools)
+    # spread: the unbudgeted targets, then the slots drawn to serve a budget take a target inside it
+    chosen, preferences, rescore = joint.targets(search.model_cache, search.record, live, size, search.sampler.rng,
+                                                 stage_start=stage_start, stage_evaluations=stage_evaluations)
+    slot_budgets: list[int | None] = [None] * len(chosen)
+    drawn = search.budgets.draw(search.sampler.rng, len(chosen))
+    if any(drawn.budgets):
+        inside, _, _, served = targets(search.model_cache, search.record, live, size, search.sampler.rng, False,
+                                       stage_evaluations, drawn, offset=0, pools=search.sampler.pools)
+        for slot, (target, b) in enumerate(zip(inside, served, strict=False)):
+            if target is not None and b is not None and slot not in rescore:
+                chosen[slot], slot_budgets[slot] = target, b
+    return chosen, preferences, rescore, slot_budgets
 
 
 def joint_round(search, live: np.ndarray, size: int) -> list[Architecture]:
