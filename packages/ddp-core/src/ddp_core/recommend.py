@@ -263,8 +263,10 @@ def maximise_pairwise(space: SearchSpace, unary: np.ndarray, pair: np.ndarray, e
                       costs: Mapping[str, CostTable], budgets: Sequence[Mapping[str, float]], *,
                       allowed: np.ndarray | None = None, count_constraints: Sequence[CountConstraint] = (),
                       lower: Sequence[float] | None = None, exclude: set[Architecture] | None = None,
-                      time_limit_s: float | None = 60.0) -> list[Maximum]:
+                      time_limit_s: float | None = 60.0, node_limit: int = 2_000_000) -> list[Maximum]:
     """Exact argmax of a pairwise objective over the (allowed) space under each budget of ``budgets``.
+
+    ``time_limit_s`` / ``node_limit`` (per controller assignment): past either, the best found (not proven).
 
     ``lower[r]``: only architectures strictly better than it are returned for budget r (None when none is).
     ``exclude``: networks never returned (the evaluated ones, scored separately by their estimates), as
@@ -296,7 +298,7 @@ def maximise_pairwise(space: SearchSpace, unary: np.ndarray, pair: np.ndarray, e
         row = np.array([float(budget.get(n, np.inf)) for n in names])
         best = Maximum(None, -np.inf if lower is None else float(lower[r]), True, 0)
         for problem in problems:
-            found = _maximise(problem, row, best.value, deadline, exclude, to_architecture, canonical)
+            found = _maximise(problem, row, best.value, deadline, exclude, to_architecture, canonical, node_limit)
             proven = best.proven and found.proven
             if found.architecture is not None and found.value > best.value:
                 best = Maximum(found.architecture, found.value, proven, best.nodes + found.nodes)

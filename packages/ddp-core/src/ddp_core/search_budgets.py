@@ -41,6 +41,8 @@ from ddp_core.recommend import _evaluated_costs, maximise_pairwise
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 SAMPLED_MODEL_TARGET = True  # the budgeted model slot uses sampled additive effects, as the unbudgeted one does
+TARGET_NODES = 1000  # above joint.EXACT_TARGET_DECISIONS decisions: a budgeted target is the best found in this
+# many branch-and-bound nodes (no time limit: the same on every machine, so a resumed search repeats its rounds)
 SPREAD_SHARE = 0.5  # costs without budgets: share of target slots serving a random budget across the cost range
 SPREAD_QUANTILES = (0.02, 0.9)  # ... at a quantile uniform in this range of random architectures' costs
 SPREAD_SAMPLES = 4096  # random architectures whose costs give those quantiles (fixed seed: reproducible)
@@ -181,12 +183,13 @@ def _budgeted_optimum(cache: joint.ModelCache, masks: Sequence[np.ndarray], avoi
     unary, pair = cache.pairwise()
     if SAMPLED_MODEL_TARGET:
         unary = unary + model.encode_coefficients(model.sample_coefficients(rng) - model.coefficients)
+    small = model.space.num_decisions <= joint.EXACT_TARGET_DECISIONS
+    limits = {"time_limit_s": joint.GLOBAL_TIME_S} if small else {"time_limit_s": None, "node_limit": TARGET_NODES}
     for allowed in masks:
         if not allowed.any(axis=1).all():  # a decision with nothing left: no architecture under this mask
             continue
         found = maximise_pairwise(model.space, unary, pair, model.encoded_offsets, budgets.costs,
-                                  [budgets.budgets[index]], allowed=allowed, exclude=avoid,
-                                  time_limit_s=joint.GLOBAL_TIME_S)[0]
+                                  [budgets.budgets[index]], allowed=allowed, exclude=avoid, **limits)[0]
         if found.architecture is not None:
             return found.architecture
     return None
