@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -183,6 +184,10 @@ def test_generate_answers_every_budget_the_whole_space_meets_after_pruning_to_on
         best = answer.alternatives["best_evaluated"]
         if best is not None:
             assert answer.estimate >= best["estimate"] - 1e-12
+        if answer.source == "model" and best is not None:  # the how line gives what the comparison used
+            score = float(re.search(r"predicted score (\S+) ", answer.how).group(1))
+            estimate = float(re.search(r"\(estimate (\S+), its scores weighed", answer.how).group(1))
+            assert score >= estimate - 1e-3, answer.how
     infeasible = answers[4]
     assert isinstance(infeasible, InfeasibleBudget)
     assert infeasible.smallest["cost0"] == pytest.approx(spent.min())

@@ -51,10 +51,13 @@ def _predicted_score(model, estimate: float, sign: float) -> float:
     return float(sign * np.interp(level, z[order], scores[order]))
 
 
-def _how(source: str, times: int, best_mean: float | None, predicted: float, single: bool) -> str:
+def _how(source: str, times: int, best_mean: float | None, predicted: float, single: bool,
+         best_estimate: float | None = None) -> str:
     where = "the whole space" if single else "the budget"
     if source == "model":
         tail = f"; the best evaluated network under it scored {best_mean:.4g}" if best_mean is not None else ""
+        if tail and best_estimate is not None:  # what the comparison used: its scores weighed against the model
+            tail += f" (estimate {best_estimate:.4g}, its scores weighed against the model)"
         return (f"model optimum over {where}, not evaluated yet: predicted score {predicted:.4g} (pairwise model "
                 f"of every record){tail}")
     return (f"best evaluated network under {where} by the model-adjusted estimate ({times} score"
@@ -114,8 +117,10 @@ def generate_recommended(
                                   {k: float(v) for k, v in budget.items()}, space.describe(chosen),
                                   rec.proven_optimal)
         result.estimate, result.source, result.predicted_score = rec.estimate, rec.source, predicted
+        best_estimate = (None if rec.best_evaluated is None or not np.isfinite(rec.best_evaluated_estimate)
+                         else _predicted_score(model, rec.best_evaluated_estimate, sign))
         result.how = _how(rec.source, rec.times_evaluated, best_mean if rec.source == "model" else
-                          means.get(chosen), predicted, not budget)
+                          means.get(chosen), predicted, not budget, best_estimate)
         result.alternatives = {
             "best_evaluated": None if rec.best_evaluated is None else {
                 "architecture": list(rec.best_evaluated), "described": space.describe(rec.best_evaluated),
