@@ -41,7 +41,7 @@ from ddp_core.recommend import _evaluated_costs, maximise_pairwise
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 SAMPLED_MODEL_TARGET = True  # the budgeted model slot uses sampled additive effects, as the unbudgeted one does
-TARGET_NODES = 1000  # above joint.EXACT_TARGET_DECISIONS decisions: a budgeted target is the best found in this
+TARGET_NODES = 300  # above joint.EXACT_TARGET_DECISIONS decisions: a budgeted target is the best found in this
 # many branch-and-bound nodes (no time limit: the same on every machine, so a resumed search repeats its rounds)
 SPREAD_SHARE = 0.5  # costs without budgets: share of target slots serving a random budget across the cost range
 SPREAD_QUANTILES = (0.02, 0.9)  # ... at a quantile uniform in this range of random architectures' costs
