@@ -94,8 +94,7 @@ class DDPSearch:
                 "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
             )
         self.higher_is_better = higher_is_better
-        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs,
-                                                                    self.config.utility)
+        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs, self.config.utility)
         self.model_cache = joint.ModelCache(space, higher_is_better)
         self.callbacks = list(callbacks)
         self.broadcast = broadcast

@@ -20,9 +20,9 @@ candidate (no live network meets its budget) in a column without a spare copy di
 that round. ``paper`` and ``authors`` refuse budgets (:class:`ddp_core.config.SearchConfig`).
 
 Costs without budgets (``DDPSearch(space, costs={...})``, what the tools pass): the search serves *every* budget,
-as ENG promises. Each target slot of a round serves, with probability :data:`SPREAD_SHARE`, a budget drawn at
-random across the space's cost range (one cost, at a quantile uniform in :data:`SPREAD_QUANTILES` of the costs of
-uniformly random architectures), else no budget; so the networks ENG answers tight budgets with are evaluated,
+as ENG promises. The round's targets are :func:`ddp_core.joint.targets`'; then each target slot, with probability
+:data:`SPREAD_SHARE`, takes instead a target inside a budget drawn at random across the space's cost range (one
+cost, at a quantile uniform in :data:`SPREAD_QUANTILES` of the costs of uniformly random architectures); so the networks ENG answers tight budgets with are evaluated,
 not extrapolated. Without costs (or with ``paper`` / ``authors``) nothing here runs: the search is bit-identical
 to one without this module.
 """
@@ -38,6 +38,7 @@ import numpy as np
 from ddp_core import joint
 from ddp_core.infeasibility import InfeasibleBudgetError
 from ddp_core.recommend import _evaluated_costs, maximise_pairwise
+from ddp_core.sampling import active_matrix
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 SAMPLED_MODEL_TARGET = True  # the budgeted model slot uses sampled additive effects, as the unbudgeted one does
@@ -124,8 +125,7 @@ class SearchBudgets:
         rng = np.random.default_rng(0)
         sizes = np.array([len(d.candidates) for d in space.decisions])
         archs = (rng.random((SPREAD_SAMPLES, space.num_decisions)) * sizes[None, :]).astype(np.int64)
-        active = np.array([space.active_mask(tuple(a)) for a in archs.tolist()], dtype=bool).reshape(archs.shape)
-        spent = _evaluated_costs(space, list(tables.values()), archs, active)
+        spent = _evaluated_costs(space, list(tables.values()), archs, active_matrix(space, archs))
         return cls([], tables, {name: np.sort(spent[:, j]) for j, name in enumerate(tables)})
 
     def draw(self, rng: np.random.Generator, slots: int) -> SearchBudgets:
@@ -151,8 +151,7 @@ class SearchBudgets:
     def meets(self, space: SearchSpace, architectures: Sequence[Architecture], index: int) -> np.ndarray:
         """Whether each architecture meets budget ``index``."""
         archs = np.asarray(architectures, dtype=np.int64).reshape(len(architectures), space.num_decisions)
-        active = np.array([space.active_mask(tuple(a)) for a in archs.tolist()], dtype=bool).reshape(archs.shape)
-        spent = self.costs_of(space, archs, active)
+        spent = self.costs_of(space, archs, active_matrix(space, archs))
         return np.all(spent <= self.rows()[index][None, :] + 1e-9, axis=1)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
