@@ -74,11 +74,11 @@ def load_sequence_classifier(source: str | os.PathLike, **kwargs):
 
 def load_bert_classifier(source: str | os.PathLike, config, **kwargs):
     """``BertForSequenceClassification.from_pretrained`` with ``config`` (already loaded, so no auto_map is
-    consulted), failures as one line."""
+    consulted) and ``trust_remote_code=False`` said explicitly, failures as one line."""
     from transformers import BertForSequenceClassification
 
     return _loaded("model", source, lambda: BertForSequenceClassification.from_pretrained(
-        source, config=config, **kwargs))
+        source, config=config, trust_remote_code=False, **kwargs))
 
 
 def inside_run_directory(run_dir: Path, relative: object, origin: str) -> Path:
