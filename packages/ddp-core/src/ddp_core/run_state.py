@@ -33,6 +33,7 @@ from ddp_core.rundir import (
     read_state,
     remove_stale_temporaries,
 )
+from ddp_core.search_rules import rules_to_list
 
 if TYPE_CHECKING:
     from ddp_core.search import DDPSearch, SearchResult
@@ -83,6 +84,7 @@ class RunState:
             "higher_is_better": s.higher_is_better,
             "files": dict(self.files),
             **({} if s.budgets is None else {"budget_costs": s.budgets.to_dict()}),
+            **({} if s.budgets is None or not s.budgets.rules else {"budget_rules": rules_to_list(s.budgets.rules)}),
         }
 
     def load_state_dict(self, state: dict[str, Any], records: list[list[Any]]) -> None:
@@ -125,6 +127,10 @@ class RunState:
         if set(saved_costs) != set(costs):  # the costs steer the targets (budgets, or the spread without them)
             problems.append(f"the cost tables given to the search (DDPSearch costs=): saved "
                             f"{sorted(saved_costs) or 'none'}, now {sorted(costs) or 'none'}")
+        rules = [] if s.budgets is None else rules_to_list(s.budgets.rules)
+        if (state.get("budget_rules") or []) != rules:  # they steer the budgeted targets too
+            problems.append(f"the count constraints given to the search (DDPSearch count_constraints=): saved "
+                            f"{len(state.get('budget_rules') or [])}, now {len(rules)} (or different ones)")
         if state.get("space") != s.space.signature() and not problems:
             raise RunDirectoryError(f"{where} was written for a different search space ({path.name}); use a new "
                                     "--run-dir or the original space settings")

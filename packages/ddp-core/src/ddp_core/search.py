@@ -65,6 +65,9 @@ class DDPSearch:
     costs : dict, optional
         Cost tables by name: those ``config.budgets`` name (infeasible ones are refused); without budgets the
         ``joint`` preset spreads part of its targets over their range (:mod:`ddp_core.search_budgets`).
+    count_constraints : sequence of CountConstraint, optional
+        With ``costs``: rules every budgeted target obeys, those the networks users take home obey (the DARTS
+        cell rule); disjoint, on unconditional decisions. Give ENG the same ones.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class DDPSearch:
         description: dict[str, Any] | None = None,
         broadcast: Callable[[Any], Any] | None = None,
         costs: Mapping[str, Any] | None = None,
+        count_constraints: Sequence[Any] = (),
     ) -> None:
         from ddp_core.run_state import RunState
 
@@ -94,7 +98,8 @@ class DDPSearch:
                 "accuracy, False for a loss or an error rate) or pass higher_is_better= to DDPSearch"
             )
         self.higher_is_better = higher_is_better
-        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs, self.config.utility)
+        self.budgets = search_budgets.SearchBudgets.prepare(space, self.config.budgets, costs, self.config.utility,
+                                                            count_constraints)
         self.model_cache = joint.ModelCache(space, higher_is_better)
         self.callbacks = list(callbacks)
         self.broadcast = broadcast

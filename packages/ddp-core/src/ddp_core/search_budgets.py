@@ -37,8 +37,9 @@ import numpy as np
 
 from ddp_core import joint
 from ddp_core.infeasibility import InfeasibleBudgetError
-from ddp_core.recommend import _evaluated_costs, maximise_pairwise
+from ddp_core.recommend import CountConstraint, _count_ok, _evaluated_costs, maximise_pairwise
 from ddp_core.sampling import active_matrix
+from ddp_core.search_rules import check_rules, check_under_rules, sample_obeying
 from ddp_core.space import Architecture, CostTable, SearchSpace
 
 SAMPLED_MODEL_TARGET = True  # the budgeted model slot uses sampled additive effects, as the unbudgeted one does
@@ -86,17 +87,22 @@ class SearchBudgets:
     budgets: list[dict[str, float]]
     costs: dict[str, CostTable]
     spread: dict[str, np.ndarray] | None = None  # costs without budgets: sorted costs of random architectures
+    rules: tuple[CountConstraint, ...] = ()  # counting rules every budgeted target obeys (the DARTS cell rule)
 
     @classmethod
     def prepare(cls, space: SearchSpace, budgets: list[dict[str, float]] | None,
-                costs: Mapping[str, CostTable] | None, utility: str = "joint") -> SearchBudgets | None:
+                costs: Mapping[str, CostTable] | None, utility: str = "joint",
+                rules: Sequence[CountConstraint] = ()) -> SearchBudgets | None:
         """Checked budgets; with costs but no budgets the spread over the cost range (``joint`` only); None
         otherwise. Refuses a budget naming a cost it was not given, and a budget no architecture of the space
-        meets (one line naming the smallest achievable value)."""
+        meets (one line naming the smallest achievable value). ``rules``: counting constraints every budgeted
+        target obeys (what the user's networks obey, e.g. the DARTS cell rule); the spread's cost range is then
+        that of random architectures obeying them."""
+        rules = check_rules(space, rules)
         if budgets is None:
             if not costs or utility != "joint" or SPREAD_SHARE <= 0:
                 return None
-            return cls.across_range(space, costs)
+            return cls.across_range(space, costs, rules)
         costs = dict(costs or {})
         names = list(dict.fromkeys(name for budget in budgets for name in budget))
         missing = [n for n in names if n not in costs]
@@ -114,19 +120,21 @@ class SearchBudgets:
         for entry in generate(space, uniform, used, budgets, live_only=False, on_infeasible="report"):
             if isinstance(entry, InfeasibleBudget):
                 raise InfeasibleBudgetError(f"budget known before the search: {entry.message}")
-        return cls([dict(b) for b in budgets], used)
+        if rules:
+            check_under_rules(space, used, budgets, rules)
+        return cls([dict(b) for b in budgets], used, rules=rules)
 
     @classmethod
-    def across_range(cls, space: SearchSpace, costs: Mapping[str, CostTable]) -> SearchBudgets:
-        """Costs without budgets: the sorted costs of :data:`SPREAD_SAMPLES` uniformly random architectures."""
+    def across_range(cls, space: SearchSpace, costs: Mapping[str, CostTable],
+                     rules: Sequence[CountConstraint] = ()) -> SearchBudgets:
+        """Costs without budgets: the sorted costs of :data:`SPREAD_SAMPLES` random architectures (uniform, or
+        obeying ``rules``: :func:`sample_obeying`)."""
         tables = dict(costs)
         for table in tables.values():
             table.check(space)
-        rng = np.random.default_rng(0)
-        sizes = np.array([len(d.candidates) for d in space.decisions])
-        archs = (rng.random((SPREAD_SAMPLES, space.num_decisions)) * sizes[None, :]).astype(np.int64)
+        archs = sample_obeying(space, tuple(rules), np.random.default_rng(0), SPREAD_SAMPLES)
         spent = _evaluated_costs(space, list(tables.values()), archs, active_matrix(space, archs))
-        return cls([], tables, {name: np.sort(spent[:, j]) for j, name in enumerate(tables)})
+        return cls([], tables, {name: np.sort(spent[:, j]) for j, name in enumerate(tables)}, tuple(rules))
 
     def draw(self, rng: np.random.Generator, slots: int) -> SearchBudgets:
         """This round's budgets for ``slots`` target slots (spread mode): each a random budget across the cost
@@ -139,7 +147,7 @@ class SearchBudgets:
                 drawn.append({name: float(np.quantile(self.spread[name], rng.uniform(low, high)))})
             else:
                 drawn.append({})
-        return SearchBudgets(drawn, self.costs, spread=self.spread)
+        return SearchBudgets(drawn, self.costs, spread=self.spread, rules=self.rules)
 
     def rows(self) -> np.ndarray:
         """(B, C) bounds, +inf where a budget leaves a cost free."""
@@ -149,10 +157,18 @@ class SearchBudgets:
         return _evaluated_costs(space, list(self.costs.values()), architectures, active)
 
     def meets(self, space: SearchSpace, architectures: Sequence[Architecture], index: int) -> np.ndarray:
-        """Whether each architecture meets budget ``index``."""
+        """Whether each architecture meets budget ``index`` (and obeys the rules)."""
         archs = np.asarray(architectures, dtype=np.int64).reshape(len(architectures), space.num_decisions)
-        spent = self.costs_of(space, archs, active_matrix(space, archs))
-        return np.all(spent <= self.rows()[index][None, :] + 1e-9, axis=1)
+        active = active_matrix(space, archs)
+        spent = self.costs_of(space, archs, active)
+        return np.all(spent <= self.rows()[index][None, :] + 1e-9, axis=1) & self.obeyed(archs, active)
+
+    def obeyed(self, architectures: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Whether each architecture obeys every rule."""
+        ok = np.ones(len(architectures), dtype=bool)
+        for rule in self.rules:
+            ok &= _count_ok(rule, architectures, active)
+        return ok
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return costs_to_dict(self.costs)
@@ -188,7 +204,8 @@ def _budgeted_optimum(cache: joint.ModelCache, masks: Sequence[np.ndarray], avoi
         if not allowed.any(axis=1).all():  # a decision with nothing left: no architecture under this mask
             continue
         found = maximise_pairwise(model.space, unary, pair, model.encoded_offsets, budgets.costs,
-                                  [budgets.budgets[index]], allowed=allowed, exclude=avoid, **limits)[0]
+                                  [budgets.budgets[index]], allowed=allowed, exclude=avoid,
+                                  count_constraints=budgets.rules, **limits)[0]
         if found.architecture is not None:
             return found.architecture
     return None
@@ -209,6 +226,7 @@ def targets(cache: joint.ModelCache, record, live: np.ndarray, size: int, rng: n
     keys, estimates, counts, order_live = joint.ranked_inside(model, live)
     order_all = joint.ranked_inside(model, space.full_mask())[3]
     spent = budgets.costs_of(space, model.distinct_rows(), model.distinct_active())
+    obeyed = budgets.obeyed(model.distinct_rows(), model.distinct_active())
     bounds = budgets.rows()
     left = guaranteed_copies(space, pools, live, size)
     decisions = np.arange(space.num_decisions)
@@ -223,7 +241,7 @@ def targets(cache: joint.ModelCache, record, live: np.ndarray, size: int, rng: n
             chosen.append(None)
             slot_budgets.append(None)
             continue
-        ok = np.all(spent <= bounds[b][None, :] + 1e-9, axis=1)
+        ok = np.all(spent <= bounds[b][None, :] + 1e-9, axis=1) & obeyed
         order = order_live[ok[order_live]]
         if not len(order):
             order = order_all[ok[order_all]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,17 +167,20 @@ def run_supernet_search(
     accelerator,
     title: str,
     costs: dict[str, Any] | None = None,
+    count_constraints: Sequence[Any] = (),
 ) -> SearchRun | None:
     """Build the search on ``accelerator``, run it with one progress bar and the trackers, return on the main
     process (None on the others). ``costs``: the cost tables of ``config.budgets`` (budgets known before the
-    search)."""
+    search; without budgets the search spreads part of its targets over their range); ``count_constraints``:
+    rules those targets obey (:class:`ddp_core.DDPSearch`)."""
     main_process = accelerator.is_main_process
     evaluator = make_evaluator(accelerator)
     callbacks: list[Any] = []
     if main_process:
         callbacks = [TrackerCallback(accelerator.log)] + ([] if args.quiet else [ProgressBar(title)])
     search = DDPSearch(space, evaluator, config, run_dir=run_dir, callbacks=callbacks, writes=main_process,
-                       description=description, broadcast=broadcast_function(accelerator), costs=costs)
+                       description=description, broadcast=broadcast_function(accelerator), costs=costs,
+                       count_constraints=count_constraints)
     try:
         accelerator.init_trackers("search", config=tracker_config({**description, **config.signature()}))
     except BaseException:

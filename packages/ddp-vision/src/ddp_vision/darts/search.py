@@ -11,6 +11,7 @@ same flags) continues a killed run exactly where its last checkpoint left it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import time
 from collections.abc import Sequence
@@ -20,7 +21,15 @@ import torch
 from ddp_core import add_search_arguments, search_config_from_args
 from ddp_core.run_eng import ENG_CHOICES, ENG_HELP
 from ddp_vision.arguments import OneLineArgumentParser, cells, channels
-from ddp_vision.darts.generate import DEFAULT_BUDGETS, format_report, parse_budget, run_generation
+from ddp_vision.darts.costs import eval_cost_tables
+from ddp_vision.darts.generate import (
+    DEFAULT_BUDGETS,
+    default_spec,
+    format_report,
+    parse_budget,
+    run_generation,
+)
+from ddp_vision.darts.recommendation import rule_constraints
 from ddp_vision.darts.space import DartsSupernetConfig, build_search_space
 from ddp_vision.darts.supernet import DartsSupernet
 from ddp_vision.data import load_splits, resolve_image_size
@@ -39,6 +48,7 @@ from ddp_vision.supernet_evaluator import SupernetEvaluator, SupernetTrainingCon
 
 __all__ = ["DATASET_PRESETS", "build_parser", "main"]
 
+SEARCH_BUDGET_KEYS = ("params_m", "flops_m")  # budgets the search can be told (additive over edges)
 # supernet and batch settings per dataset; digits is sized to finish on a 2-core CPU in a few minutes
 DATASET_PRESETS = {
     "digits": {"image_size": 8, "channels": 8, "layers": 5, "batch_size": 64, "workers": 0},
@@ -65,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(threads=1)
     parser.add_argument("--budget", action="append", type=parse_budget, default=None,
                         help="ENG budget KEY=VALUE[,KEY=VALUE] after the search (repeatable; 'none': unconstrained): "
-                        "one genotype is printed per budget, the recommended one by default")
+                        "one genotype is printed per budget, the recommended one by default; with the default "
+                        "preset a budget of params_m / flops_m only is also known to the search, which spends part "
+                        "of its evaluations on genotypes that meet it")
     parser.add_argument("--eng", choices=ENG_CHOICES, default=None,
                         help=ENG_HELP + "; see tools/generate.py RUN_DIR --help")
     return parser
@@ -83,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else preset[name]  # noqa: E731
     run_dir = prepare_run_dir(args, pathlib.Path("runs") / f"darts-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     config = search_config_from_args(args)
+    if config.utility == "joint":  # additive budgets are known before the search (the others are ENG's only)
+        known = [dict(b) for b in args.budget or [] if b and set(b) <= set(SEARCH_BUDGET_KEYS)]
+        config = dataclasses.replace(config, budgets=known or None)
     image_size = resolve_image_size(args.dataset, pick("image_size"))
     channels, layers = pick("channels"), pick("layers")
     DartsSupernetConfig(channels=channels, layers=layers)  # bad sizes fail here, before any data is read
@@ -109,8 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SupernetEvaluator(DartsSupernet(supernet), splits, training, accelerator)
 
     started = time.perf_counter()
+    # the evaluation network's costs and the DARTS rule: the search's budgeted targets (and, without budgets, the
+    # share of its targets spread over the cost range) are genotypes, priced as ENG prices them afterwards
+    steps = supernet.steps
     run = run_supernet_search(args, run_dir, space, config, make_evaluator, description, accelerator,
-                              title="DARTS search")
+                              title="DARTS search", costs=eval_cost_tables(space, default_spec(space), steps),
+                              count_constraints=rule_constraints(space, steps))
     if run is None:
         return 0
     print(f"search: {run.result.steps} architectures trained, {time.perf_counter() - started:.1f}s in this process")
