@@ -194,3 +194,34 @@ def test_killed_search_resumes_to_the_same_theta_and_records(tmp_path, finished_
     assert records(run_dir) == records(reference)
     assert json.loads((run_dir / "eng.json").read_text())["answers"] == eng_answers["reference"]
     assert not (run_dir / "logs").exists()  # --report-to none
+
+
+def test_a_params_budget_is_known_to_the_search_which_evaluates_genotypes_inside_it(tmp_path, capsys):
+    """``--budget params_m=X`` (additive only) is a budget known before the search: saved in config.json, and the
+    search's budgeted targets are DARTS genotypes (two non-none inputs per node) that cost at most X as ENG prices
+    them; a budget no genotype meets stops before any training, in one line naming the smallest value."""
+    from ddp_core import SearchSpace
+    from ddp_core.search_budgets import SearchBudgets
+    from ddp_vision.darts.costs import eval_cost_tables
+    from ddp_vision.darts.generate import default_spec
+    from ddp_vision.darts.recommendation import rule_constraints
+    from ddp_vision.darts.space import supernet_config_from_space
+
+    assert run_cli(main, [*TINY, "--budget", "params_m=0.05", "--run-dir", str(tmp_path / "tight")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "budget known before the search" in err and "smallest achievable params_m" in err
+    assert not (tmp_path / "tight" / "records.jsonl").exists()
+    run_dir = tmp_path / "run"
+    assert run_cli(main, [*TINY, "--budget", "params_m=1.6", "--budget", "nonparam_ops=3", "--run-dir",
+                          str(run_dir)]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["budgets"] == [{"params_m": 1.6}]
+    space = SearchSpace.from_dict(json.loads((run_dir / "space.json").read_text()))
+    steps = supernet_config_from_space(space).steps
+    budgets = SearchBudgets([{"params_m": 1.6}], eval_cost_tables(space, default_spec(space), steps),
+                            rules=tuple(rule_constraints(space, steps)))
+    evaluated = [tuple(r[2]) for r in records(run_dir)]
+    inside = budgets.meets(space, evaluated, 0)
+    assert inside.sum() >= 5, inside  # without the budget a sampled 28-edge path is almost never a genotype
+    report = json.loads((run_dir / "eng.json").read_text())
+    answer = report["answers"][1]  # TINY's "--budget none" first
+    assert answer["budgets"] == {"params_m": 1.6} and answer["costs"]["params_m"] <= 1.6
