@@ -42,6 +42,7 @@ def test_search_writes_the_shared_run_directory_layout(finished_run):
     assert state["counters"]["finished"] and np.all(live.sum(axis=1) == 2)  # one param + one nonparam left
     assert len(records(run_dir)) == state["records"] == state["counters"]["steps"] == 33
     assert state["description"]["--learning-rate"] == 0.025 and state["description"]["--channels"] == 4
+    assert "budget_costs" not in state  # no budget known before the search (nonparam_ops is ENG's): no costs
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["finished"] and summary["utility"] == "joint"  # the default preset
     report = json.loads((run_dir / "eng.json").read_text())
@@ -215,6 +216,8 @@ def test_a_params_budget_is_known_to_the_search_which_evaluates_genotypes_inside
     assert run_cli(main, [*TINY, "--budget", "params_m=1.6", "--budget", "nonparam_ops=3", "--run-dir",
                           str(run_dir)]) == 0
     assert json.loads((run_dir / "config.json").read_text())["budgets"] == [{"params_m": 1.6}]
+    saved = final_state(run_dir)
+    assert set(saved["budget_costs"]) == {"params_m"} and len(saved["budget_rules"]) == 8
     space = SearchSpace.from_dict(json.loads((run_dir / "space.json").read_text()))
     steps = supernet_config_from_space(space).steps
     budgets = SearchBudgets([{"params_m": 1.6}], eval_cost_tables(space, default_spec(space), steps),

@@ -124,12 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SupernetEvaluator(DartsSupernet(supernet), splits, training, accelerator)
 
     started = time.perf_counter()
-    # the evaluation network's costs and the DARTS rule: the search's budgeted targets (and, without budgets, the
-    # share of its targets spread over the cost range) are genotypes, priced as ENG prices them afterwards
+    # budgets known before the search: the evaluation network's costs and the DARTS rule, so its budgeted targets
+    # are genotypes priced as ENG prices them afterwards. Without budgets no costs (no spread over the cost range):
+    # on a synthetic DARTS-like benchmark it changed nothing measurable (benchmarks/rules_quality.py) and under
+    # weight-sharing noise the spread cost the cell benchmark (BENCHMARKS.md)
     steps = supernet.steps
+    known = {"costs": eval_cost_tables(space, default_spec(space), steps),
+             "count_constraints": rule_constraints(space, steps)} if config.budgets else {}
     run = run_supernet_search(args, run_dir, space, config, make_evaluator, description, accelerator,
-                              title="DARTS search", costs=eval_cost_tables(space, default_spec(space), steps),
-                              count_constraints=rule_constraints(space, steps))
+                              title="DARTS search", **known)
     if run is None:
         return 0
     print(f"search: {run.result.steps} architectures trained, {time.perf_counter() - started:.1f}s in this process")
