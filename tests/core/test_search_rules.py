@@ -147,3 +147,12 @@ def test_bad_rules_are_refused_in_one_line(bad, message):
         check_rules(space, bad)
     with pytest.raises(ValueError, match=message):
         DDPSearch(space, higher_is_better=True, costs=costs, count_constraints=bad)
+
+
+def test_rules_without_costs_are_refused_and_the_top_level_name_works():
+    import ddp_core
+
+    space, rules, _ = cell_space()
+    assert ddp_core.CountConstraint is CountConstraint
+    with pytest.raises(ValueError, match="count_constraints shape the targets of budgets, which need costs"):
+        DDPSearch(space, higher_is_better=True, count_constraints=rules)

@@ -16,6 +16,7 @@ from ddp_core.persistence import LoadedRun, load_run, read_json, write_json_atom
 from ddp_core.plotting import plot_pareto_front, plot_theta_history, save_figure
 from ddp_core.presets import PRESETS
 from ddp_core.progress import ProgressBar, ProgressPrinter, TrackerCallback, final_summary
+from ddp_core.recommend import CountConstraint
 from ddp_core.records import PerformanceRecord, Record, Utility, pruning_error_bound
 from ddp_core.rundir import RunDirectoryError
 from ddp_core.sampling import DisjointSampler
@@ -38,6 +39,7 @@ __all__ = [
     "Candidate",
     "CategoricalDistribution",
     "CostTable",
+    "CountConstraint",
     "DDPSearch",
     "Decision",
     "DisjointSampler",

@@ -99,6 +99,9 @@ class SearchBudgets:
         target obeys (what the user's networks obey, e.g. the DARTS cell rule); the spread's cost range is then
         that of random architectures obeying them."""
         rules = check_rules(space, rules)
+        if rules and not costs:
+            raise ValueError("count_constraints shape the targets of budgets, which need costs: pass "
+                             "DDPSearch(costs={name: CostTable}) as well, or leave count_constraints out")
         if budgets is None:
             if not costs or utility != "joint" or SPREAD_SHARE <= 0:
                 return None
