@@ -107,7 +107,7 @@ def test_cards_name_a_hub_teacher_and_gain_dev_results(tmp_path):
     description = ExportDescription(
         teacher="google-bert/bert-base-uncased", task="mrpc", depth=2, layer_num_heads=[12, 4],
         layer_intermediate_sizes=[3072, 512], parameters=66_000_000, teacher_parameters=109_483_778,
-        budgets={"params_m": 67.0}, costs={"params_m": 66.0}, expected_score=0.8,
+        budgets={"params_m": 67.0}, costs={"params_m": 66.0}, predicted_score=0.8,
         search={"rounds_per_stage": 3}, search_metrics={"f1": 0.85, "accuracy": 0.8},
         search_metrics_when="after the search")
     card = export_card(description, repo_id="me/bert-mrpc-67m")

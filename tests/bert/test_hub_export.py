@@ -160,6 +160,9 @@ def test_model_card_front_matter_describes_the_export(minilm_export):
     assert block["budget"] == {"params_m": 15.0}
     assert block["params"] == eng["export"]["parameters"] and block["costs"]["params_m"] <= 15.0
     assert block["architecture"]["layer_num_heads"] == eng["shape"]["num_heads"]
+    # the score the search's model predicts for the export (model ENG), apart from θ's E[α], which is no score
+    assert block["predicted_score"] == pytest.approx(eng["predicted_score"], abs=1e-6)
+    assert block["theta_expectation"] == pytest.approx(eng["expectation"], abs=1e-6)
     search = block["search"]
     assert search["rounds_per_stage"] == 1 and search["steps_per_unit"] == 1 and search["max_length"] == 16
     assert search["heads_choices"] == [4, 8, 12] and search["depth_choices"] == [3, 4, 5, 6]

@@ -138,7 +138,9 @@ def describe_export(run: LoadedRun, shape: SubnetworkShape, answer, budgets: dic
         parameters=subnetwork_parameters(teacher, shape, num_labels),
         teacher_parameters=subnetwork_parameters(teacher, SubnetworkShape.full(teacher), num_labels),
         budgets=dict(budgets), costs={name: float(value) for name, value in answer.costs.items()},
-        expected_score=None if np.isnan(answer.expectation) else round(float(answer.expectation), 6), search=search,
+        predicted_score=None if getattr(answer, "predicted_score", None) is None else
+        round(float(answer.predicted_score), 6),
+        theta_expectation=None if np.isnan(answer.expectation) else round(float(answer.expectation), 6), search=search,
         search_metrics=metrics, search_metrics_when=when, glue_from_hub=search_args.get("data_dir") is None,
     )
 

@@ -36,7 +36,8 @@ class ExportDescription:
     teacher_parameters: int
     budgets: dict[str, float]
     costs: dict[str, float]
-    expected_score: float | None = None
+    predicted_score: float | None = None  # the search's model's estimate on its scoring split (model ENG only)
+    theta_expectation: float | None = None  # E[α] of θ (Eq. 10's objective), not a score
     search: dict = field(default_factory=dict)
     search_metrics: dict[str, float] | None = None
     search_metrics_when: str | None = None
@@ -51,7 +52,8 @@ class ExportDescription:
             "teacher_params": self.teacher_parameters,
             "architecture": {"depth": self.depth, "layer_num_heads": list(self.layer_num_heads),
                              "layer_intermediate_sizes": list(self.layer_intermediate_sizes)},
-            "expected_score": self.expected_score, "search": dict(self.search),
+            "predicted_score": self.predicted_score, "theta_expectation": self.theta_expectation,
+            "search": dict(self.search),
         }
         if self.search_metrics:
             block["search_metrics"] = dict(self.search_metrics)
