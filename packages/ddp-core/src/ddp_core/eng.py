@@ -61,7 +61,7 @@ def _how(source: str, times: int, best_mean: float | None, predicted: float, sin
         return (f"model optimum over {where}, not evaluated yet: predicted score {predicted:.4g} (pairwise model "
                 f"of every record){tail}")
     return (f"best evaluated network under {where} by the model-adjusted estimate ({times} score"
-            f"{'s' if times != 1 else ''}, mean {best_mean:.4g}); the model predicts nothing better")
+            f"{'s' if times != 1 else ''}, mean {best_mean:.4g}); the model predicts nothing better by one predictive sd")
 
 
 def generate_recommended(
