@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ddp_core import CostTable, DDPSearch, Decision, SearchConfig, SearchSpace
-from ddp_core.recommend import CountConstraint, maximise_pairwise
+from ddp_core.recommend import CountConstraint, maximise_pairwise, obeys_all
 from ddp_core.search_rules import sample_obeying
 
 STEPS = 4
@@ -120,10 +120,10 @@ def job(arguments) -> dict:
         for architecture in search.ask():
             search.tell(architecture, true_value(unary, pair, architecture) + noise * rng.standard_normal())
     answers = search.result().generate(costs, budgets, count_constraints=rule)
+    evaluated = np.array([r.architecture for r in search.record.records])
     return {"seed": seed, "method": method, "evaluations": search.steps, "cpu_s": time.process_time() - started,
             "budgets": budgets, "values": [true_value(unary, pair, a.architecture) for a in answers],
-            "genotypes_evaluated": int(sum(all(
-                sum(r.architecture[e] != 0 for e in c.decisions) == 2 for c in rule) for r in search.record.records))}
+            "genotypes_evaluated": int(obeys_all(rule, evaluated, np.ones_like(evaluated, dtype=bool)).sum())}
 
 
 def main() -> None:

@@ -330,6 +330,14 @@ def _count_ok(constraint: CountConstraint, architectures: np.ndarray, active: np
     return (count >= constraint.minimum) & (count <= constraint.maximum)
 
 
+def obeys_all(constraints: Sequence[CountConstraint], architectures: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """(N,) whether each architecture meets every count constraint (``active``: its active-decision mask)."""
+    ok = np.ones(len(architectures), dtype=bool)
+    for constraint in constraints:
+        ok &= _count_ok(constraint, architectures, active)
+    return ok
+
+
 @dataclass
 class Recommendation:
     """Per budget: the recommended architecture, its estimate (normal-score units; higher is better), where it
@@ -375,8 +383,7 @@ def recommend(space: SearchSpace, model, costs: Mapping[str, CostTable], budgets
     active = model.active(archs) if len(keys) else np.zeros((0, space.num_decisions), dtype=bool)
     inside = np.all(~active | allowed[np.arange(space.num_decisions)[None, :], archs], axis=1) if len(keys) else \
         np.zeros(0, dtype=bool)
-    for constraint in count_constraints:
-        inside &= _count_ok(constraint, archs, active)
+    inside &= obeys_all(count_constraints, archs, active)
     if constraints and len(keys):
         inside &= np.array([all(check(k) for check in constraints) for k in keys], dtype=bool)
     spent = _evaluated_costs(space, tables, archs, active)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ddp_core import joint
 from ddp_core.infeasibility import InfeasibleBudgetError
-from ddp_core.recommend import CountConstraint, _count_ok, _evaluated_costs, maximise_pairwise
+from ddp_core.recommend import CountConstraint, _evaluated_costs, maximise_pairwise, obeys_all
 from ddp_core.sampling import active_matrix
 from ddp_core.search_rules import check_rules, check_under_rules, sample_obeying
 from ddp_core.space import Architecture, CostTable, SearchSpace
@@ -168,10 +168,7 @@ class SearchBudgets:
 
     def obeyed(self, architectures: np.ndarray, active: np.ndarray) -> np.ndarray:
         """Whether each architecture obeys every rule."""
-        ok = np.ones(len(architectures), dtype=bool)
-        for rule in self.rules:
-            ok &= _count_ok(rule, architectures, active)
-        return ok
+        return obeys_all(self.rules, architectures, active)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return costs_to_dict(self.costs)
