@@ -63,7 +63,8 @@ def test_sufficient_statistics_match_the_design_and_do_not_depend_on_batching():
     np.testing.assert_allclose(whole.predict(archs[:20]), pieces.predict(archs[:20]), atol=1e-10)
 
 
-def test_the_additive_part_is_the_ridge_solution_with_free_stage_intercepts():
+def test_the_additive_part_is_the_ridge_solution_with_free_stage_intercepts(monkeypatch):
+    monkeypatch.setattr("ddp_core.quality.STAGE_LEVELS", "free")  # the ablation keeps the old fit exactly
     space = flat_space([3, 4, 2])
     rng = np.random.default_rng(1)
     archs = random_archs(space, 80, rng)

@@ -43,9 +43,9 @@ REPAIR = True  # repair rounds so that no slot re-scores by accident
 RESCORE = "noise"  # "noise": re-score where the measured noise makes it worth it; "always": to 2 scores per stage
 INTERACTIONS = True  # False: the model keeps its additive part only (ablation)
 ANSWER = "model"  # "model": the exact argmax of the estimate over the space; "evaluated": the best evaluated
-GLOBAL_TIME_S = 0.5
-EXACT_TARGET_DECISIONS = 12
-MAX_NEIGHBOURS = 256  # one-decision changes a target compares at most  # up to this many decisions a round's model target is the exact argmax  # time limit of the per-round model argmax (a best-found answer is fine there)
+GLOBAL_TIME_S = 0.5  # time limit of the per-round model argmax (a best-found answer is fine there)
+EXACT_TARGET_DECISIONS = 12  # up to this many decisions a round's model target is the exact argmax
+MAX_NEIGHBOURS = 256  # one-decision changes a target compares at most
 
 
 class ModelCache:

@@ -26,10 +26,8 @@ prediction (empirical Bayes): without noise the estimate is what was measured, u
 the model, so one lucky score does not win. Two noise levels: the search's own (optimistic) estimates use
 ``s_n`` as measured, zero until some architecture is scored twice; the answer's (ENG, the recommended network)
 use ``s_n`` shrunk toward "every residual is noise" by ``NOISE_PRIOR_DOF`` pseudo-repeats, zero only once
-repeated scores agree exactly, so a network scored once is not recommended for a lucky score. On
-NAS-Bench-Macro + noise (τ = 0.57), 60 seeds at T = 3, the answer's median rank went from 535 to 450 (30 seeds
-at T = 10: 190 to 176); on cell-1 at T = 10 (30 seeds) from 14 to 10.5, with noise from 276 to 216, the same
-searches answered both ways, the new answer at least as good in every seed.
+repeated scores agree exactly, so a network scored once is not recommended for a lucky score (measured in
+BENCHMARKS.md). Stage levels: :mod:`ddp_core.stage_levels`.
 """
 
 from __future__ import annotations
@@ -38,13 +36,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ddp_core.gp_fit import cho_solve, choose_shares
 from ddp_core.model import normal_scores
 from ddp_core.space import Architecture, SearchSpace
+from ddp_core.stage_levels import (
+    free_levels,
+    linked_levels,
+    one_level_inverse,
+    residual_variance,
+    solve_one_level,
+)
 
-# (linear share, pairwise share) of the residual variance tried by the marginal likelihood; the rest is s_d.
 NOISE_PRIOR_DOF = 2.0  # strength, in repeated scores, of the answer's noise prior
+STAGE_LEVELS = "free"  # "free": a fitted level per stage (default: a supernet's scores rise as it trains); "one":
+# one level (a stationary evaluator); "linked": levels from networks scored in two stages (ddp_core.stage_levels)
 NOISE = "adjusted"  # "adjusted": the spread of repeats after the stage intercepts only (ablation)
-_SHARES = [(a, b) for a in (0.0, 0.1, 0.3) for b in (0.0, 0.05, 0.15, 0.3, 0.5, 0.75) if a + b <= 0.9]
 
 
 class QualityModel:
@@ -199,22 +205,23 @@ class QualityModel:
         weights = np.broadcast_to(z[:, None], features.shape)[valid]
         xz = np.bincount(features[valid], weights=weights, minlength=f)
         bz = np.bincount(self._stages[:n], weights=z, minlength=b)
-        gram = np.zeros((f + b, f + b))
-        gram[:f, :f] = self._gram_features + self.ridge * np.eye(f)
-        gram[:f, f:] = self._feature_stage
-        gram[f:, :f] = self._feature_stage.T
-        gram[f:, f:] = np.diag(self._stage_counts + 1e-6)
-        inverse = np.linalg.inv(gram)
-        solution = inverse @ np.concatenate([xz, bz])
-        self.coefficients, self.intercepts = solution[:f], solution[f:]
+        statistics = (self._gram_features, self._feature_stage, self._stage_counts, self.ridge)
+        stages = self._stages[:n]
+        if STAGE_LEVELS in ("one", "linked"):
+            inverse = one_level_inverse(*statistics)
+            levels = None
+            if STAGE_LEVELS == "linked":
+                one = residual_variance(z, features, stages, *solve_one_level(inverse, *statistics, xz, bz, None))
+                levels = linked_levels(z, stages, self._group[:n], b, one)[0]
+            self.coefficients, self.intercepts = solve_one_level(inverse, *statistics, xz, bz, levels)
+            inverse = inverse[:f, :f]
+        else:
+            self.coefficients, self.intercepts, inverse = free_levels(*statistics, xz, bz)
         padded = np.concatenate([self.coefficients, [0.0]])
-        additive = padded[np.where(valid, features, f)].sum(axis=1)
-        adjusted = z - self.intercepts[self._stages[:n]]
-        residual = adjusted - additive
-        dof = max(n - 1, 1)
-        self.residual_variance = max(float(residual @ residual) / dof, 1e-6)
+        adjusted = z - self.intercepts[stages]
+        self.residual_variance = residual_variance(z, features, stages, self.coefficients, self.intercepts)
         self._effect_covariance_factor = None
-        self._inverse_features = inverse[:f, :f]
+        self._inverse_features = inverse
         self.z = z
         # Per distinct architecture: mean adjusted score, count, within-architecture noise.
         groups = self._group[:n]
@@ -284,7 +291,7 @@ class QualityModel:
         # the shares are chosen again when the data grew by a fifth (they change slowly; each try is a Cholesky)
         if self._hyper_points < 0 or len(points) >= 1.2 * self._hyper_points or len(points) < self._hyper_points \
                 or self.num_records >= 1.2 * self._hyper_records:
-            self.shares = self._choose_shares(residual, noise_mean, linear, pairwise, total) \
+            self.shares = choose_shares(residual, noise_mean, linear, pairwise, total) \
                 if self.interactions else (0.0, 0.0)
             self._hyper_points, self._hyper_records = len(points), self.num_records
         share_linear, share_pairwise = self.shares
@@ -295,24 +302,8 @@ class QualityModel:
         factor = np.linalg.cholesky(covariance)
         self._gp_factor = factor
         self._gp_factor_inverse = np.linalg.inv(factor)  # lower triangular; predictive variances need L⁻¹ k
-        self.alpha = _cho_solve(factor, residual)
+        self.alpha = cho_solve(factor, residual)
         self.point_residual = residual
-
-    @staticmethod
-    def _choose_shares(residual, noise_mean, linear, pairwise, total) -> tuple[float, float]:
-        best, best_value = (0.0, 0.0), -np.inf
-        for a, b in _SHARES:
-            covariance = total * (a * linear + b * pairwise)
-            covariance[np.diag_indices_from(covariance)] += total * (1.0 - a - b) + noise_mean + 1e-9
-            try:
-                factor = np.linalg.cholesky(covariance)
-            except np.linalg.LinAlgError:
-                continue
-            alpha = _cho_solve(factor, residual)
-            value = -0.5 * float(residual @ alpha) - float(np.log(np.diag(factor)).sum())
-            if value > best_value + 1e-9:
-                best, best_value = (a, b), value
-        return best
 
     # ------------------------------------------------------------------ predictions
     def additive(self, architectures: Sequence[Architecture], coefficients: np.ndarray | None = None) -> np.ndarray:
@@ -423,6 +414,3 @@ class QualityModel:
                 pair[block, block] = 0.0
         return unary, pair
 
-
-def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.linalg.solve(factor.T, np.linalg.solve(factor, b))
