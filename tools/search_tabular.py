@@ -118,7 +118,7 @@ def main(argv: Sequence[str]) -> int:
                                     kind=macro_space().metadata["kind"])
     costs = scaled_costs()
     requests = requests_from_args(args, combine="separate", keys=("params_m", "flops_m")) or list(DEFAULT_BUDGETS)
-    config = search_config_from_args(args)
+    config = dataclasses.replace(search_config_from_args(args), stationary_scores=True)  # a table: no drift
     if args.budget_search:
         config.budgets = check_budgets(requests)
     description = {"--benchmark": str(args.benchmark.expanduser().resolve()), "--noise-kendall-tau": args.noise_kendall_tau}
@@ -128,9 +128,7 @@ def main(argv: Sequence[str]) -> int:
     noise_sd = 0.0 if args.noise_kendall_tau is None else noise_for_kendall_tau(benchmark, args.noise_kendall_tau)
 
     def make_config(seed: int) -> SearchConfig:
-        config = search_config_from_args(args)
-        config.seed = seed
-        return config
+        return dataclasses.replace(search_config_from_args(args), seed=seed, stationary_scores=True)
 
     accelerator = make_accelerator("no", run_dir=run_dir, cpu=True, report_to=args.report_to)  # trackers only
     callbacks: list = [TrackerCallback(accelerator.log)] + ([] if args.quiet else [ProgressBar("NAS-Bench-Macro")])

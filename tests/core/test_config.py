@@ -49,6 +49,7 @@ CHANGES = {
     "max_postponed_stages": ({"bound_threshold": 1e-9, "max_postponed_stages": 0}, {"bound_threshold": 1e-9}),
     "seed": ({"seed": 1}, {}),
     "budgets": ({"budgets": [{"flops_m": 3.0}]}, {}),
+    "stationary_scores": ({"stationary_scores": True}, {}),
 }
 
 

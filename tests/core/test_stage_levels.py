@@ -101,3 +101,49 @@ def test_one_level_is_the_ridge_solution_with_one_common_intercept(monkeypatch):
     expected = np.linalg.solve(design.T @ design + np.diag([1.0] * 9 + [1e-6]), design.T @ normal_scores(scores))
     np.testing.assert_allclose(model.coefficients, expected[:9], atol=1e-8)
     np.testing.assert_allclose(model.intercepts, [expected[9]] * 3, atol=1e-8)
+
+
+class StageScores:
+    """A stationary evaluator with an interaction: decisions 1 and 2 both at candidate 2 add a lot."""
+
+    higher_is_better = True
+
+    def train(self, architecture) -> None:
+        pass
+
+    def score(self, architecture) -> float:
+        a = [int(k) for k in architecture]
+        return 0.3 * a[0] + 0.2 * a[1] + (1.5 if a[1] == a[2] == 2 else 0.0) + 0.01 * (sum(a) % 3)
+
+
+def test_setting_is_checked_and_old_run_signatures_are_unchanged():
+    from ddp_core import SearchConfig
+
+    with pytest.raises(ValueError, match="stationary_scores must be True or False"):
+        SearchConfig(stationary_scores="yes")
+    assert "stationary_scores" not in SearchConfig().signature()  # runs saved before the setting resume
+    assert SearchConfig(stationary_scores=True).signature()["stationary_scores"] is True
+
+
+def test_a_stationary_search_fits_one_level_and_eng_from_its_run_directory_does_too(tmp_path):
+    from ddp_core import CostTable, DDPSearch, SearchConfig, load_run
+
+    space = flat_space([3, 3, 3, 3])
+    costs = {"size": CostTable("size", 0.0, [[1.0, 2.0, 3.0]] * 4)}
+    budgets = [{"size": 7.0}, {"size": 10.0}]
+    for stationary in (False, True):
+        run_dir = tmp_path / f"run-{stationary}"
+        search = DDPSearch(space, StageScores(), SearchConfig(rounds_per_stage=3, stationary_scores=stationary),
+                           run_dir=run_dir)
+        result = search.run()
+        model = search.model_cache.get(search.record, force=True)
+        assert model.stage_levels == ("one" if stationary else "free")
+        if stationary:
+            assert np.ptp(model.intercepts) < 1e-9
+        else:
+            assert np.ptp(model.intercepts) > 1e-6
+        expected = result.generate(costs, budgets)
+        loaded = load_run(run_dir).generate(costs, budgets)
+        assert [a.architecture for a in loaded] == [a.architecture for a in expected]
+        assert [a.estimate for a in loaded] == pytest.approx([a.estimate for a in expected])
+    assert load_run(tmp_path / "run-True").config["stationary_scores"] is True

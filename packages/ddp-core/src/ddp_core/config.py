@@ -19,7 +19,7 @@ FLAGS = {
     "momentum": "--theta-momentum", "temperature": "--temperature", "normalization": "--normalization",
     "prune": "--no-prune", "stages": "--stages", "bound_threshold": "--bound-threshold",
     "max_postponed_stages": "--max-postponed-stages", "seed": "--seed", "checkpoint_every": "--checkpoint-every",
-    "budgets": "--budget (budgets known before the search)",
+    "budgets": "--budget (budgets known before the search)", "stationary_scores": "SearchConfig.stationary_scores",
 }
 
 
@@ -61,6 +61,12 @@ class SearchConfig:
         ``DDPSearch(costs=...)``): the ``joint`` preset's target slots spend their evaluations on networks that
         meet them, round robin (:mod:`ddp_core.search_budgets`); θ's sampling is unchanged and ENG afterwards
         still answers any budget. Only with ``utility="joint"`` (``paper`` / ``authors`` refuse them).
+    stationary_scores : bool
+        True when a network's score does not depend on when it is measured (stand-alone training, a benchmark
+        table): the ``joint`` preset's quality model then fits one level for all stages instead of a free level
+        per stage (which a weight-sharing supernet needs, its scores rising as it trains, and which otherwise
+        takes how much better a later stage's networks are for drift). Measured in BENCHMARKS.md ("Stage
+        levels"); kept in the run directory, and ENG from a saved run uses it.
     """
 
     utility: str = "joint"
@@ -76,6 +82,7 @@ class SearchConfig:
     seed: int = 0
     checkpoint_every: int = 1
     budgets: list[dict[str, float]] | None = None
+    stationary_scores: bool = False
 
     def __post_init__(self) -> None:
         if self.utility not in PRESETS:
@@ -110,6 +117,8 @@ class SearchConfig:
         check_number("seed", self.seed, integer=True, minimum=0)
         check_number("checkpoint_every", self.checkpoint_every, integer=True, minimum=1)
         self.budgets = check_budgets(self.budgets)
+        if not isinstance(self.stationary_scores, bool):
+            raise ValueError(f"stationary_scores must be True or False, got {self.stationary_scores!r}")
         if self.budgets is not None and self.utility != "joint":
             source = "the paper" if self.utility == "paper" else "the released code"
             raise ValueError(f"budgets known before the search steer the 'joint' preset's target slots; "
@@ -128,4 +137,6 @@ class SearchConfig:
         """Settings that change results: a run directory resumes only under the same ones."""
         data = dataclasses.asdict(self)
         data.pop("checkpoint_every")
+        if not data["stationary_scores"]:  # runs saved before the setting existed resume unchanged
+            data.pop("stationary_scores")
         return data

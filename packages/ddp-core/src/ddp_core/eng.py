@@ -159,9 +159,10 @@ def _finish(results: list, many: bool, on_infeasible: str) -> Any:
     return results if many else results[0]
 
 
-def records_from_rows(space: SearchSpace, rows: Sequence[Sequence[Any]]) -> PerformanceRecord:
-    """A PerformanceRecord from ``records.jsonl`` rows ``[stage, round, architecture, score]``."""
-    record = PerformanceRecord(space)
+def records_from_rows(space: SearchSpace, rows: Sequence[Sequence[Any]], stationary: bool = False) -> PerformanceRecord:
+    """A PerformanceRecord from ``records.jsonl`` rows ``[stage, round, architecture, score]`` (``stationary``:
+    the run's ``SearchConfig.stationary_scores``)."""
+    record = PerformanceRecord(space, stationary=stationary)
     for row in rows:
         record.add(int(row[0]), int(row[1]), tuple(int(k) for k in row[2]), float(row[3]))
     return record

@@ -62,7 +62,8 @@ class ModelCache:
     def get(self, record: PerformanceRecord, force: bool = False) -> QualityModel | None:
         records = record.records
         if self.model is None or len(records) < self.consumed:
-            self.model = QualityModel(self.space, RIDGE, MAX_POINTS, interactions=INTERACTIONS)
+            self.model = QualityModel(self.space, RIDGE, MAX_POINTS, interactions=INTERACTIONS,
+                                      stage_levels="one" if getattr(record, "stationary", False) else None)
             self.consumed = self.fitted_records = 0
         new = [r for r in records[self.consumed:] if not getattr(r, "failed", False)
                and r.score is not None and math.isfinite(r.score)]

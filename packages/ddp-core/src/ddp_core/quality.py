@@ -63,11 +63,17 @@ class QualityModel:
         Penalty on the additive effects, in records: a candidate seen n times is shrunk by ~ridge / (n + ridge).
     max_points : int
         Cap on the distinct architectures the interaction GP is fitted on (its cost is cubic in them).
+    stage_levels : {"free", "one", "linked"}, optional
+        How scores of different stages are levelled (:mod:`ddp_core.stage_levels`); default
+        :data:`STAGE_LEVELS` (``free``); ``one`` for a stationary evaluator.
     """
 
     def __init__(self, space: SearchSpace, ridge: float = 1.0, max_points: int = 400,
-                 interactions: bool = True) -> None:
+                 interactions: bool = True, stage_levels: str | None = None) -> None:
         self.space = space
+        self.stage_levels = STAGE_LEVELS if stage_levels is None else stage_levels
+        if self.stage_levels not in ("free", "one", "linked"):
+            raise ValueError(f"stage_levels must be 'free', 'one' or 'linked', got {self.stage_levels!r}")
         self.ridge = float(ridge)
         self.max_points = int(max_points)
         self.interactions = bool(interactions)
@@ -207,10 +213,10 @@ class QualityModel:
         bz = np.bincount(self._stages[:n], weights=z, minlength=b)
         statistics = (self._gram_features, self._feature_stage, self._stage_counts, self.ridge)
         stages = self._stages[:n]
-        if STAGE_LEVELS in ("one", "linked"):
+        if self.stage_levels in ("one", "linked"):
             inverse = one_level_inverse(*statistics)
             levels = None
-            if STAGE_LEVELS == "linked":
+            if self.stage_levels == "linked":
                 one = residual_variance(z, features, stages, *solve_one_level(inverse, *statistics, xz, bz, None))
                 levels = linked_levels(z, stages, self._group[:n], b, one)[0]
             self.coefficients, self.intercepts = solve_one_level(inverse, *statistics, xz, bz, levels)

@@ -48,8 +48,9 @@ class Utility:
 class PerformanceRecord:
     """Every score of the search, kept for utility, diagnostics, plots and resume."""
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, stationary: bool = False) -> None:
         self.space = space
+        self.stationary = bool(stationary)  # scores do not depend on the stage (SearchConfig.stationary_scores)
         self.records: list[Record] = []
         self._columns = _Columns(space.num_decisions)
 

@@ -105,7 +105,7 @@ class DDPSearch:
         self.broadcast = broadcast
         self.distribution = CategoricalDistribution.uniform(space)
         self.sampler = DisjointSampler(space, self.config.seed)
-        self.record = PerformanceRecord(space)
+        self.record = PerformanceRecord(space, stationary=self.config.stationary_scores)
         self.rounds_per_stage = rounds_for_budget(space, self.config)
         self.num_stages = len(stage_schedule(space, self.config.prune, self.config.stages))
         self.stage = self.round = self.steps = self.postponed = self.steps_before_stage = 0
