@@ -5,8 +5,9 @@ One search per method and seed serves every budget, at the same total evaluation
 
 - ``default``: the default preset's recommendation, ``SearchResult.generate(costs, budgets)`` with its own
   defaults, from a search given the problem's cost tables as every tool gives them (``DDPSearch(costs=...)``
-  without budgets: part of its target slots serve random budgets across the cost range). While ddp-core has no ``SearchResult.generate``, a PLACEHOLDER stands in for it: theta-eng below
-  (the row says ``default[placeholder]``).
+  without budgets: part of its target slots serve random budgets across the cost range). An older ddp-core
+  snapshot without ``SearchResult.generate`` (imported for a comparison) answers with theta-eng below instead,
+  and the row says ``default[placeholder]``.
 - ``theta-eng``: Eq. 10 on the search's θ over the full space,
   ``ddp_core.generate(space, result.distribution, costs, budgets, live_only=False, on_infeasible="report")``.
 - ``own-best``: the search's own evaluated network with the best mean score among those that meet the budget.
