@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """DDPNAS on NAS-Bench-Macro, a real tabular oracle: search, ENG under budgets, and a comparison with
-random search at equal queries over many seeds.
+random search at equal queries over many seeds. A table's scores do not drift while the search runs, so the
+search is told so (``SearchConfig(stationary_scores=True)``: one score level for every stage).
 
     python tools/search_tabular.py                     # defaults: joint preset, T=3, 20 comparison seeds
     python tools/search_tabular.py --utility paper     # the paper's Eq. 2-5
