@@ -17,15 +17,16 @@ from ddp_core import DDPSearch, SearchConfig
 PEERS = ("random", "rea", "tpe")
 
 
-def run_ddpnas(problem, utility: str, rounds: int, seed: int, costs=None, **config):
+def run_ddpnas(problem, utility: str, rounds: int, seed: int, costs=None, rise_per_stage: float = 0.0, **config):
     """The finished DDPSearch (its ``result()`` and records); scores drawn from the problem's oracle. ``costs``:
-    the cost tables of ``budgets`` (budgets known before the search)."""
+    the cost tables of ``budgets`` (budgets known before the search). ``rise_per_stage``: added to every score
+    per stage (a supernet's scores rising as it trains)."""
     rng = np.random.default_rng(10_000 + seed)
     search = DDPSearch(problem.space(), config=SearchConfig(utility=utility, rounds_per_stage=rounds, seed=seed, **config),
                        higher_is_better=True, costs=costs)
     while not search.finished:
         for architecture in search.ask():
-            search.tell(architecture, problem.score(architecture, rng))
+            search.tell(architecture, problem.score(architecture, rng) + rise_per_stage * search.stage)
     return search
 
 

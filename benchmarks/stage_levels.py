@@ -22,10 +22,10 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from peers import run_ddpnas
 from quality_problems import make_problem
 
 import ddp_core.quality
-from ddp_core import DDPSearch, SearchConfig
 
 MODES = ("free", "stationary", "linked")
 PROBLEMS = ("cell-1", "mixed-1", "macro", "cell-1+noise0.57", "macro+noise0.57", "mixed-1+noise0.57")
@@ -35,13 +35,8 @@ def job(arguments) -> dict:
     name, mode, drift, rounds, seed = arguments
     ddp_core.quality.STAGE_LEVELS = "linked" if mode == "linked" else "free"
     problem = make_problem(name)
-    rng = np.random.default_rng(10_000 + seed)  # the same score draws as the search-quality benchmarks
-    rise = drift * float(np.std(problem.true))
-    config = SearchConfig(rounds_per_stage=rounds, seed=seed, stationary_scores=mode == "stationary")
-    search = DDPSearch(problem.space(), config=config, higher_is_better=True, costs=problem.cost_tables)
-    while not search.finished:
-        for architecture in search.ask():
-            search.tell(architecture, problem.score(architecture, rng) + rise * search.stage)
+    search = run_ddpnas(problem, "joint", rounds, seed, costs=problem.cost_tables,
+                        rise_per_stage=drift * float(np.std(problem.true)), stationary_scores=mode == "stationary")
     result = search.result()
     budgets = problem.budgets()
     ranks, gaps = [], []

@@ -159,7 +159,8 @@ def _finish(results: list, many: bool, on_infeasible: str) -> Any:
     return results if many else results[0]
 
 
-def records_from_rows(space: SearchSpace, rows: Sequence[Sequence[Any]], stationary: bool = False) -> PerformanceRecord:
+def records_from_rows(space: SearchSpace, rows: Sequence[Sequence[Any]],
+                      stationary: bool = False) -> PerformanceRecord:
     """A PerformanceRecord from ``records.jsonl`` rows ``[stage, round, architecture, score]`` (``stationary``:
     the run's ``SearchConfig.stationary_scores``)."""
     record = PerformanceRecord(space, stationary=stationary)

@@ -197,9 +197,9 @@ class LoadedRun:
         state = read_state(self.run_dir / "state.json")
         rows = RecordLog(self.run_dir / "records.jsonl").read(state.get("records", 0), state.get("records_sha256"),
                                                               truncate=False, max_tail=2**62)
-        return generate_recommended(self.space, records_from_rows(self.space, rows, bool(self.config.get("stationary_scores", False))),
-                                    self.distribution, costs,
-                                    budgets, higher_is_better=bool(state.get("higher_is_better", True)),
+        record = records_from_rows(self.space, rows, bool(self.config.get("stationary_scores", False)))
+        return generate_recommended(self.space, record, self.distribution, costs, budgets,
+                                    higher_is_better=bool(state.get("higher_is_better", True)),
                                     utility=str(self.config.get("utility", "joint")), eng=eng, live_only=live_only,
                                     constraints=constraints, count_constraints=count_constraints,
                                     on_infeasible=on_infeasible, time_limit_s=time_limit_s)

@@ -215,11 +215,12 @@ class QualityModel:
         stages = self._stages[:n]
         if self.stage_levels in ("one", "linked"):
             inverse = one_level_inverse(*statistics)
+            given = (inverse, self._feature_stage, self._stage_counts, xz, bz)
             levels = None
             if self.stage_levels == "linked":
-                one = residual_variance(z, features, stages, *solve_one_level(inverse, *statistics, xz, bz, None))
+                one = residual_variance(z, features, stages, *solve_one_level(*given, None))
                 levels = linked_levels(z, stages, self._group[:n], b, one)[0]
-            self.coefficients, self.intercepts = solve_one_level(inverse, *statistics, xz, bz, levels)
+            self.coefficients, self.intercepts = solve_one_level(*given, levels)
             inverse = inverse[:f, :f]
         else:
             self.coefficients, self.intercepts, inverse = free_levels(*statistics, xz, bz)

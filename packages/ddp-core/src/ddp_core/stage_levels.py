@@ -5,7 +5,8 @@ stage, and :class:`ddp_core.quality.QualityModel` fits a free level per stage (t
 networks a later stage holds are not credited with that rise. A stationary evaluator (stand-alone training, a
 benchmark table) has no rise, and there a free level also takes how much better a stage's networks are than
 their additive effects say (the interactions the search found), then discounts them for it.
-``ddp_core.quality.STAGE_LEVELS`` selects (an ablation switch, not yet a search setting):
+``SearchConfig(stationary_scores=True)`` selects ``one``; ``ddp_core.quality.STAGE_LEVELS`` is the default for
+the rest (an ablation switch):
 
 - ``free``: ridge effects and a free level per stage (:func:`free_levels`);
 - ``one``: one common level (:func:`solve_one_level` with no levels): right for a stationary evaluator;
@@ -82,9 +83,8 @@ def one_level_inverse(gram_features: np.ndarray, feature_stage: np.ndarray, stag
     return np.linalg.inv(gram)
 
 
-def solve_one_level(inverse: np.ndarray, gram_features: np.ndarray, feature_stage: np.ndarray,
-                    stage_counts: np.ndarray, ridge: float, xz: np.ndarray, bz: np.ndarray,
-                    levels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def solve_one_level(inverse: np.ndarray, feature_stage: np.ndarray, stage_counts: np.ndarray, xz: np.ndarray,
+                    bz: np.ndarray, levels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Ridge effects and one free common level, stage ``levels`` given (None: none): (effects, intercepts)."""
     f = len(xz)
     levels = np.zeros(len(bz)) if levels is None else levels
